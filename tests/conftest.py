@@ -1,0 +1,66 @@
+"""Shared fixtures: the small real-MNIST subset in tests/data and one tiny trained model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+TESTS = Path(__file__).parent
+ROOT = TESTS.parent
+DATA_DIR = TESTS / "data"
+FULL_MNIST = Path(os.environ.get("VAE_HUB_FULL_MNIST", ROOT.parent / "shared" / "data"))
+
+TINY = dict(
+    arch="conv",
+    channels=4,
+    hidden_dim=32,
+    latent_dim=4,
+    batch_size=64,
+    lr=3e-3,
+    epochs=2,
+    t_sne_points=60,
+    progress=False,
+    download=False,
+    data_dir=str(DATA_DIR),
+)
+
+
+def tiny_config(tmp_path: Path, **overrides):
+    from vae_hub.config import TrainConfig
+
+    return TrainConfig(**{**TINY, "output_dir": str(tmp_path), **overrides})
+
+
+@pytest.fixture(scope="session")
+def trained_model_dir(tmp_path_factory) -> Path:
+    """A tiny conv VAE trained for two epochs on the test subset, with its final/ folder."""
+    from vae_hub.training import run
+
+    result = run(tiny_config(tmp_path_factory.mktemp("runs"), exp_name="tiny"))
+    assert result.final_dir is not None
+    return result.final_dir
+
+
+@pytest.fixture
+def trained_model(trained_model_dir):
+    from vae_hub import VAE
+
+    return VAE.from_pretrained(trained_model_dir)
+
+
+@pytest.fixture(scope="session")
+def test_split():
+    from vae_hub.data import load_mnist
+
+    return load_mnist(DATA_DIR, train=False, download=False)
+
+
+def full_mnist_or_skip() -> Path:
+    if not (FULL_MNIST / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file():
+        pytest.skip(f"full MNIST not found at {FULL_MNIST} (set VAE_HUB_FULL_MNIST)")
+    return FULL_MNIST

@@ -1,0 +1,100 @@
+"""The `vae-hub` command: generate grids from a model folder, with clear errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from PIL import Image
+
+from vae_hub.cli import main
+
+
+def test_generate_writes_the_three_grids(trained_model_dir, tmp_path, capsys):
+    out = tmp_path / "grids"
+    code = main(
+        [
+            "generate",
+            "--model",
+            str(trained_model_dir),
+            "--grid-size",
+            "3",
+            "--digit",
+            "4",
+            "--grid-size2",
+            "2",
+            "--transit",
+            "1",
+            "7",
+            "--transit-size",
+            "4",
+            "--save-path",
+            str(out),
+        ]
+    )
+    assert code == 0
+    sizes = {p.name: Image.open(p).size for p in out.iterdir()}
+    # torchvision grids: n images of 28 px with 2 px padding around each
+    assert sizes == {
+        "generated_image.png": (3 * 30 + 2, 3 * 30 + 2),
+        "digit_transit.png": (4 * 30 + 2, 4 * 30 + 2),
+        "digit_4.png": (2 * 30 + 2, 2 * 30 + 2),
+    }
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_generate_is_repeatable_with_a_seed(trained_model_dir, tmp_path):
+    for name in ("a", "b"):
+        assert (
+            main(
+                [
+                    "generate",
+                    "--model",
+                    str(trained_model_dir),
+                    "--seed",
+                    "3",
+                    "--save-path",
+                    str(tmp_path / name),
+                ]
+            )
+            == 0
+        )
+    assert (tmp_path / "a" / "generated_image.png").read_bytes() == (
+        tmp_path / "b" / "generated_image.png"
+    ).read_bytes()
+
+
+def test_generate_errors_are_one_line_and_exit_2(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "vae_hub.cli", "generate", "--model", str(tmp_path / "missing")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: no model folder") and "Traceback" not in proc.stderr
+
+
+def test_generate_rejects_a_bad_digit(trained_model_dir, tmp_path, capsys):
+    code = main(
+        [
+            "generate",
+            "--model",
+            str(trained_model_dir),
+            "--digit",
+            "12",
+            "--save-path",
+            str(tmp_path),
+        ]
+    )
+    assert code == 2 and "digit must be an integer 0-9" in capsys.readouterr().err
+
+
+def test_vae_hub_train_is_train_py():
+    proc = subprocess.run(
+        [sys.executable, "-m", "vae_hub.cli", "train", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0 and "usage: vae-hub train" in proc.stdout

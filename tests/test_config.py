@@ -1,0 +1,209 @@
+"""Training options: flags, config files, the GenZoo config.ini migration and their errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+
+import pytest
+
+from vae_hub.config import FIELDS, TrainConfig, build_parser, parse_args
+from vae_hub.errors import ConfigError
+
+from .conftest import ROOT
+
+GENZOO_INI = """\
+[MODEL_PARAMETERS]
+lr = 1e-3
+epochs =10
+batch_size = 30
+
+
+[MODEL_VARIABLES]
+exp_name = mnist
+dataset = mnist
+gpu = 0
+z_dim =20
+t_sne_points = 5
+[SAVE_PARAMETERS]
+model_save_frequency = 2
+image_print_frequency= 10
+"""
+
+
+def test_every_field_has_exactly_one_kebab_case_flag():
+    flags = {
+        opt
+        for action in build_parser()._actions
+        for opt in action.option_strings
+        if opt.startswith("--") and not opt.startswith("--no-")
+    }
+    expected = {"--" + name.replace("_", "-") for name in FIELDS} | {"--config", "--help"}
+    assert flags == expected
+    for name in (
+        "epochs",
+        "batch_size",
+        "lr",
+        "latent_dim",
+        "arch",
+        "exp_name",
+        "data_dir",
+        "seed",
+        "max_steps",
+        "device",
+        "resume",
+        "dry_run",
+    ):
+        assert name in FIELDS
+
+
+def test_defaults_without_flags():
+    assert parse_args([]) == TrainConfig()
+
+
+def test_flags_are_parsed_and_typed():
+    config = parse_args(
+        [
+            "--epochs",
+            "3",
+            "--lr",
+            "0.002",
+            "--arch",
+            "mlp",
+            "--max-steps",
+            "7",
+            "--resume",
+            "--hidden-dim",
+            "none",
+            "--no-download",
+        ]
+    )
+    assert (config.epochs, config.lr, config.arch, config.max_steps) == (3, 0.002, "mlp", 7)
+    assert config.resume is True and config.download is False and config.hidden_dim is None
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--epochs", "ten"],
+        ["--arch", "resnet"],
+        ["--lr", "-1"],
+        ["--batch-size", "0"],
+        ["--epochs", "2.5"],
+        ["--bogus", "1"],
+    ],
+)
+def test_bad_flags_exit_2(argv, capsys):
+    with pytest.raises((SystemExit, ConfigError)) as info:
+        parse_args(argv)
+    if isinstance(info.value, SystemExit):
+        assert info.value.code == 2
+
+
+def test_genzoo_config_ini_is_migrated(tmp_path):
+    ini = tmp_path / "config.ini"
+    ini.write_text(GENZOO_INI)
+    config = parse_args(["--config", str(ini)])
+    assert config.lr == 1e-3 and config.epochs == 10 and config.batch_size == 30
+    assert config.exp_name == "mnist" and config.latent_dim == 20 and config.t_sne_points == 5
+    assert config.checkpoint_every == 2 and config.image_every == 10
+    assert config.device == "auto" and config.arch == "genzoo"
+
+
+def test_flags_override_the_config_file(tmp_path):
+    ini = tmp_path / "config.ini"
+    ini.write_text(GENZOO_INI)
+    config = parse_args(["--config", str(ini), "--arch", "conv", "--epochs", "2"])
+    assert config.arch == "conv" and config.epochs == 2 and config.batch_size == 30
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            GENZOO_INI.replace("z_dim =20", "z_dims = 20"),
+            r"\[MODEL_VARIABLES\] z_dims: unknown key",
+        ),
+        (GENZOO_INI.replace("batch_size = 30", "batch_size = many"), "batch_size expects int"),
+        (GENZOO_INI.replace("dataset = mnist", "dataset = cifar"), "only 'mnist'"),
+        (GENZOO_INI.replace("gpu = 0", "gpu = yes"), "GPU index"),
+        (GENZOO_INI + "[EXTRA]\nfoo = 1\n", r"\[EXTRA\] foo: unknown key"),
+        (GENZOO_INI.replace("epochs =10", "epochs = 0"), "epochs must be >= 1"),
+        ("not an ini", "not a valid config.ini"),
+    ],
+)
+def test_bad_config_ini_is_a_clear_error(tmp_path, text, message):
+    ini = tmp_path / "config.ini"
+    ini.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        parse_args(["--config", str(ini)])
+
+
+def test_gpu_index_maps_to_a_device(tmp_path):
+    ini = tmp_path / "config.ini"
+    ini.write_text(GENZOO_INI.replace("gpu = 0", "gpu = 1"))
+    assert parse_args(["--config", str(ini)]).device == "cuda:1"
+    ini.write_text(GENZOO_INI.replace("gpu = 0", "gpu = -1"))
+    assert parse_args(["--config", str(ini)]).device == "cpu"
+
+
+def test_json_and_toml_config_files(tmp_path):
+    saved = tmp_path / "run.json"
+    saved.write_text(json.dumps(dataclasses.asdict(TrainConfig(epochs=4, arch="mlp"))))
+    assert parse_args(["--config", str(saved)]) == TrainConfig(epochs=4, arch="mlp")
+    toml = tmp_path / "run.toml"
+    toml.write_text("epochs = 3\nbatch-size = 64\nlr = 0.01\nhidden_dim = 100\n")
+    config = parse_args(["--config", str(toml)])
+    assert (config.epochs, config.batch_size, config.lr, config.hidden_dim) == (3, 64, 0.01, 100)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ({"epochs": 3, "learning_rate": 0.1}, "unknown option 'learning_rate'"),
+        ({"epochs": "3"}, "epochs expects int"),
+        ({"resume": 1}, "resume expects bool"),
+        ({"epochs": True}, "epochs expects int"),
+    ],
+)
+def test_bad_json_config(tmp_path, content, message):
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(content))
+    with pytest.raises(ConfigError, match=message):
+        parse_args(["--config", str(path)])
+
+
+def test_missing_and_unknown_config_files(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        parse_args(["--config", str(tmp_path / "nope.ini")])
+    (tmp_path / "x.yaml").write_text("a: 1")
+    with pytest.raises(ConfigError, match=".json, .toml or GenZoo .ini"):
+        parse_args(["--config", str(tmp_path / "x.yaml")])
+
+
+def test_help_lists_every_option_with_its_default():
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0
+    for name in FIELDS:
+        assert "--" + name.replace("_", "-") in proc.stdout
+    assert "(default: 10)" in proc.stdout and "(default: conv)" in proc.stdout
+
+
+def test_bad_config_through_train_py_is_one_line_exit_2(tmp_path):
+    ini = tmp_path / "config.ini"
+    ini.write_text(GENZOO_INI.replace("z_dim =20", "zdim = 20"))
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "--config", str(ini)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "zdim: unknown key" in proc.stderr

@@ -1,0 +1,250 @@
+"""The VAE module: API, shapes, eval determinism, save/load round trip and every load error."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file, save_file
+
+from vae_hub import VAE, InvalidModelError, ModelNotFoundError
+from vae_hub.architectures import GenZooDecoder, GenZooEncoder
+
+ARCHS = ["conv", "genzoo", "mlp"]
+
+
+def small(arch: str, **kw) -> VAE:
+    return VAE(arch=arch, latent_dim=6, channels=4, hidden_dim=16, latent_map_points=10, **kw)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_encode_decode_forward_shapes(arch):
+    model = small(arch).eval()
+    x = torch.rand(5, 1, 28, 28)
+    mu, logvar = model.encode(x)
+    assert mu.shape == logvar.shape == (5, 6)
+    assert model.decode(mu).shape == (5, 1, 28, 28)
+    logits, mu2, _ = model(x)
+    assert logits.shape == (5, 1, 28, 28)
+    assert torch.equal(mu, mu2)
+    assert model.latent_dim == 6
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_eval_mode_is_deterministic_and_decodes_the_mean(arch):
+    model = small(arch)
+    model.train()
+    model(torch.rand(8, 1, 28, 28))  # move BatchNorm statistics away from their init
+    model.eval()
+    x = torch.rand(3, 1, 28, 28)
+    first, mu, _ = model(x)
+    second, _, _ = model(x)
+    assert torch.equal(first, second)
+    assert torch.equal(first, model.decode(mu))
+
+
+def test_training_mode_samples_z_from_the_given_generator():
+    model = small("conv").train()
+    x = torch.rand(2, 1, 28, 28)
+    a = model(x, torch.Generator().manual_seed(1))[0]
+    b = model(x, torch.Generator().manual_seed(1))[0]
+    c = model(x, torch.Generator().manual_seed(2))[0]
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_default_config_and_no_dropout_in_default_arch():
+    model = VAE()
+    assert model.config == {
+        "latent_dim": 20,
+        "arch": "conv",
+        "channels": 32,
+        "hidden_dim": model.config["hidden_dim"],
+        "latent_map_points": 2000,
+        "binarized": False,
+    }
+    assert not any(isinstance(m, torch.nn.Dropout) for m in model.modules())
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def test_genzoo_arch_is_the_original_layout():
+    enc, dec = GenZooEncoder(20), GenZooDecoder(20)
+    convs = [m for m in enc.conv if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(1, 16), (16, 32), (32, 16)]
+    assert (enc.fc1.in_features, enc.fc1.out_features, enc.fc2.out_features) == (784, 512, 256)
+    assert enc.drop.p == 0.2 and isinstance(enc.bn1, torch.nn.BatchNorm1d)
+    assert (dec.fc3.in_features, dec.fc3.out_features, dec.fc4.out_features) == (20, 256, 512)
+    deconvs = [m for m in dec.deconv if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert [(d.in_channels, d.out_channels, d.kernel_size[0]) for d in deconvs] == [
+        (16, 32, 3),
+        (32, 16, 8),
+        (16, 1, 15),
+    ]
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (torch.rand(2, 28, 28), r"\(N, 1, 28, 28\)"),
+        (torch.rand(2, 3, 28, 28), r"\(N, 1, 28, 28\)"),
+        (torch.rand(2, 1, 32, 32), r"\(N, 1, 28, 28\)"),
+        (torch.randint(0, 255, (2, 1, 28, 28), dtype=torch.uint8), "float"),
+        (torch.rand(2, 1, 28, 28) * 255, r"\[0, 1\]"),
+        ([[0.0]], "tensor"),
+    ],
+)
+def test_encode_rejects_wrong_images(bad, message):
+    with pytest.raises(ValueError, match=message):
+        small("conv").encode(bad)
+
+
+def test_decode_rejects_wrong_latents():
+    model = small("conv")
+    with pytest.raises(ValueError, match=r"\(N, 6\)"):
+        model.decode(torch.zeros(2, 5))
+    with pytest.raises(ValueError, match="float"):
+        model.decode(torch.zeros(2, 6, dtype=torch.long))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"arch": "resnet"}, "arch"),
+        ({"latent_dim": 0}, "latent_dim"),
+        ({"latent_dim": 2.5}, "latent_dim"),
+        ({"latent_dim": True}, "latent_dim"),
+        ({"binarized": "yes"}, "binarized"),
+    ],
+)
+def test_constructor_validates_config(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        VAE(**kwargs)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_save_then_from_pretrained_gives_equal_outputs(tmp_path, arch):
+    model = small(arch)
+    model.train()
+    model(torch.rand(8, 1, 28, 28))
+    model.class_means.normal_()
+    model.class_counts.fill_(3)
+    model.eval()
+    model.save_pretrained(tmp_path / "m")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
+        "README.md",
+        "config.json",
+        "model.safetensors",
+    ]
+    loaded = VAE.from_pretrained(tmp_path / "m")
+    assert not loaded.training
+    assert loaded.config == model.config
+    x = torch.rand(4, 1, 28, 28)
+    for a, b in zip(model(x), loaded(x), strict=True):
+        assert torch.equal(a, b)
+    assert torch.equal(loaded.class_means, model.class_means)
+    assert loaded.has_class_gaussians
+
+
+def test_model_card_of_a_bare_save_is_real(tmp_path):
+    small("conv").save_pretrained(tmp_path)
+    text = (tmp_path / "README.md").read_text()
+    assert "More Information Needed" not in text
+    front = yaml.safe_load(text.split("---")[1])
+    assert front["library_name"] == "vae-hub"
+    assert front["license"] == "mit"
+    assert front["datasets"] == ["mnist"]
+    assert front["pipeline_tag"] == "unconditional-image-generation"
+    assert "vae" in front["tags"]
+    assert "VAE.from_pretrained" in text
+
+
+@pytest.fixture
+def saved(tmp_path):
+    folder = tmp_path / "model"
+    small("conv").save_pretrained(folder)
+    return folder
+
+
+def _edit_config(folder, **changes):
+    config = json.loads((folder / "config.json").read_text())
+    config.update(changes)
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"latent_dims": 3}, "unknown config field"),
+        ({"latent_dim": "6"}, "'latent_dim' must be int"),
+        ({"arch": "transformer"}, "'arch' must be one of"),
+        ({"model_type": "bert"}, "not a vae-hub VAE config"),
+    ],
+)
+def test_bad_config_json_is_one_clear_error(saved, changes, message):
+    _edit_config(saved, **changes)
+    with pytest.raises(InvalidModelError, match=message):
+        VAE.from_pretrained(saved)
+
+
+def test_config_json_that_is_not_json(saved):
+    (saved / "config.json").write_text("{not json")
+    with pytest.raises(InvalidModelError, match="config.json: cannot read it as JSON"):
+        VAE.from_pretrained(saved)
+
+
+def test_weights_that_do_not_match_the_config(saved):
+    _edit_config(saved, latent_dim=7)
+    with pytest.raises(InvalidModelError, match="does not match its config.json.*shapes"):
+        VAE.from_pretrained(saved)
+
+
+def test_missing_and_unexpected_tensors(saved):
+    state = load_file(saved / "model.safetensors")
+    dropped = dict(state)
+    dropped.pop("decoder.fc.0.weight")
+    save_file(dropped, saved / "model.safetensors")
+    with pytest.raises(InvalidModelError, match="missing tensors: decoder.fc.0.weight"):
+        VAE.from_pretrained(saved)
+    save_file({**state, "extra.weight": torch.zeros(1)}, saved / "model.safetensors")
+    with pytest.raises(InvalidModelError, match="unexpected tensors: extra.weight"):
+        VAE.from_pretrained(saved)
+
+
+def test_truncated_weights(saved):
+    data = (saved / "model.safetensors").read_bytes()
+    (saved / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InvalidModelError, match="truncated or corrupt"):
+        VAE.from_pretrained(saved)
+
+
+def test_a_pickle_in_place_of_the_weights_is_never_unpickled(saved, tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (marker.write_text, ("ran",))
+
+    (saved / "model.safetensors").write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(InvalidModelError, match="safetensors"):
+        VAE.from_pretrained(saved)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("missing", ["config.json", "model.safetensors"])
+def test_missing_file(saved, missing):
+    (saved / missing).unlink()
+    with pytest.raises(ModelNotFoundError, match=missing):
+        VAE.from_pretrained(saved)
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="no model folder"):
+        VAE.from_pretrained(tmp_path / "nowhere")
+
+
+def test_strict_false_is_refused(saved):
+    with pytest.raises(ValueError, match="strict"):
+        VAE.from_pretrained(saved, strict=False)

@@ -1,0 +1,233 @@
+"""The training loop end to end on the shipped MNIST subset: outputs, resume, interrupts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from vae_hub import VAE
+from vae_hub.checkpoints import LATEST, load_checkpoint
+from vae_hub.errors import ConfigError
+from vae_hub.files import atomic_directory
+from vae_hub.training import kl_weight, learning_rate, resolve_device, run
+
+from .conftest import DATA_DIR, ROOT, tiny_config
+
+
+def test_a_run_writes_checkpoints_images_tsne_and_tensorboard(trained_model_dir):
+    run_dir = trained_model_dir.parents[1]
+    final = sorted(p.name for p in trained_model_dir.iterdir())
+    assert final == sorted(
+        [
+            "README.md",
+            "config.json",
+            "model.safetensors",
+            "training.json",
+            "samples.png",
+            "digits.png",
+            "digit_transit.png",
+            "latent_map.png",
+            "loss_curves.png",
+        ]
+    )
+    assert json.loads((run_dir / "checkpoints" / LATEST).read_text())["checkpoint"] == "epoch-0002"
+    assert (run_dir / "checkpoints" / "epoch-0002" / "training_state.safetensors").is_file()
+    assert not (run_dir / "checkpoints" / "epoch-0001").exists()  # pruned: not a keeper
+    assert sorted(p.name for p in (run_dir / "training_images").iterdir()) == [
+        "epoch-0001.png",
+        "epoch-0002.png",
+    ]
+    assert len(list((run_dir / "t_sne").glob("*.png"))) == 1
+    assert json.loads((run_dir / "train_config.json").read_text())["latent_dim"] == 4
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir / "runs"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    for part in ("reconstruction", "kl", "total"):
+        assert {f"{part}/train", f"{part}/test"} <= tags
+    assert [e.step for e in events.Scalars("total/test")] == [1, 2]
+
+
+def test_training_lowers_the_test_loss_and_fits_the_latent_state(trained_model_dir):
+    history = json.loads((trained_model_dir / "training.json").read_text())["history"]
+    assert history[-1]["test"]["total"] < history[0]["test"]["total"]
+    model = VAE.from_pretrained(trained_model_dir)
+    assert model.has_class_gaussians and model.has_latent_map
+    assert model.class_counts.sum().item() == 600
+    assert model.latent_map_labels.shape == (60,)
+
+
+def _weights(folder):
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
+    a = run(tiny_config(tmp_path, exp_name="a", max_steps=4, t_sne_points=0))
+    b = run(tiny_config(tmp_path, exp_name="b", max_steps=4, t_sne_points=0))
+    c = run(tiny_config(tmp_path, exp_name="c", max_steps=4, t_sne_points=0, seed=1))
+    wa, wb, wc = _weights(a.final_dir), _weights(b.final_dir), _weights(c.final_dir)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert not torch.equal(wa["decoder.fc.0.weight"], wc["decoder.fc.0.weight"])
+
+
+def test_resume_mid_epoch_matches_an_uninterrupted_run(tmp_path):
+    straight = run(tiny_config(tmp_path, exp_name="straight", t_sne_points=0))
+    first = run(tiny_config(tmp_path, exp_name="split", t_sne_points=0, max_steps=5))
+    assert first.state.epoch == 0 and first.state.batch == 5
+    resumed = run(tiny_config(tmp_path, exp_name="split", t_sne_points=0, resume=True))
+    assert resumed.state.step == straight.state.step == 18
+    w1, w2 = _weights(straight.final_dir), _weights(resumed.final_dir)
+    assert w1.keys() == w2.keys()
+    for key in w1:
+        assert torch.equal(w1[key], w2[key]), key
+    epochs = [h["epoch"] for h in resumed.state.history]
+    assert epochs == [1, 2]
+
+
+@pytest.mark.parametrize("arch", ["genzoo", "mlp"])
+def test_other_archs_train_through_the_same_loop(tmp_path, arch):
+    result = run(tiny_config(tmp_path, arch=arch, hidden_dim=None, max_steps=3, t_sne_points=20))
+    model = VAE.from_pretrained(result.final_dir)
+    assert model.config["arch"] == arch and model.has_class_gaussians
+
+
+def test_kl_warmup_and_cosine_schedule_run(tmp_path):
+    config = tiny_config(tmp_path, kl_warmup_epochs=1.0, lr_schedule="cosine", t_sne_points=0)
+    assert kl_weight(0, 9, 1.0) == 0.0 and kl_weight(9, 9, 1.0) == 1.0 and kl_weight(5, 9, 0) == 1.0
+    assert learning_rate(config, 0, 18) == config.lr and learning_rate(config, 18, 18) < 1e-12
+    assert run(config).final_dir is not None
+
+
+def test_binarized_training_marks_the_model(tmp_path):
+    result = run(tiny_config(tmp_path, binarize=True, max_steps=2, t_sne_points=0))
+    assert VAE.from_pretrained(result.final_dir).binarized
+
+
+def test_an_existing_run_is_not_overwritten_by_accident(tmp_path):
+    run(tiny_config(tmp_path, max_steps=1, t_sne_points=0))
+    with pytest.raises(ConfigError, match="already holds a run"):
+        run(tiny_config(tmp_path, max_steps=1, t_sne_points=0))
+    assert run(tiny_config(tmp_path, max_steps=1, t_sne_points=0, overwrite=True)).final_dir
+
+
+def test_resume_needs_a_checkpoint_and_matching_model_options(tmp_path):
+    with pytest.raises(ConfigError, match="no checkpoint"):
+        run(tiny_config(tmp_path, resume=True))
+    run(tiny_config(tmp_path, max_steps=2, t_sne_points=0))
+    with pytest.raises(ConfigError, match="latent_dim: checkpoint 4 vs now 5"):
+        run(tiny_config(tmp_path, resume=True, latent_dim=5))
+
+
+def test_unavailable_device_is_a_clear_error():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ConfigError, match="no CUDA device"):
+        resolve_device("cuda")
+    with pytest.raises(ConfigError, match="not a device"):
+        resolve_device("tpu")
+    assert resolve_device("auto").type in ("cpu", "mps")
+
+
+def test_atomic_directory_keeps_the_old_folder_when_writing_fails(tmp_path):
+    target = tmp_path / "ckpt"
+    with atomic_directory(target) as tmp:
+        (tmp / "a.txt").write_text("old")
+    with pytest.raises(RuntimeError), atomic_directory(target) as tmp:
+        (tmp / "a.txt").write_text("half")
+        raise RuntimeError("killed")
+    assert (target / "a.txt").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt"]
+
+
+def _train_cmd(tmp_path, *extra):
+    return [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "--data-dir",
+        str(DATA_DIR),
+        "--no-download",
+        "--output-dir",
+        str(tmp_path),
+        "--exp-name",
+        "long",
+        "--channels",
+        "4",
+        "--hidden-dim",
+        "32",
+        "--latent-dim",
+        "4",
+        "--batch-size",
+        "32",
+        "--t-sne-points",
+        "0",
+        "--no-progress",
+        *extra,
+    ]
+
+
+def _wait_for(path, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path):
+    proc = subprocess.Popen(
+        _train_cmd(tmp_path, "--epochs", "500"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait_for(tmp_path / "long" / "checkpoints" / LATEST)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "continue with --resume" in out and "Traceback" not in err
+    _, _, state, _, _ = load_checkpoint(tmp_path / "long")
+    done = subprocess.run(
+        _train_cmd(tmp_path, "--resume", "--max-steps", str(state.step + 3)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "long" / "checkpoints" / "final" / "model.safetensors").is_file()
+    saved = json.loads((tmp_path / "long" / "train_config.json").read_text())
+    assert saved["epochs"] == 500 and saved["channels"] == 4  # resumed with the run's options
+
+
+def test_a_run_killed_at_any_moment_still_resumes(tmp_path):
+    """SIGKILL (no cleanup at all) at arbitrary moments: the newest checkpoint always loads."""
+    folder = tmp_path / "long" / "checkpoints"
+    for attempt in range(4):
+        extra = ("--epochs", "500") if attempt == 0 else ("--resume",)
+        proc = subprocess.Popen(
+            _train_cmd(tmp_path, *extra), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        _wait_for(folder / LATEST)
+        time.sleep(0.2 + 0.37 * attempt)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+        model, optimizer_state, state, rng, where = load_checkpoint(tmp_path / "long")
+        assert VAE.from_pretrained(where).config["latent_dim"] == 4
+        assert optimizer_state["state"] and {"generator", "torch"} <= set(rng)
+    done = subprocess.run(
+        _train_cmd(tmp_path, "--resume", "--max-steps", str(state.step + 2)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]  # debris cleaned

@@ -1,0 +1,8 @@
+"""Train a VAE on MNIST: `python train.py --help` lists every option."""
+
+import sys
+
+from vae_hub.cli import train_main
+
+if __name__ == "__main__":
+    sys.exit(train_main())

@@ -1,0 +1,35 @@
+"""vae-hub: a variational autoencoder on MNIST, packaged the Hugging Face way.
+
+from vae_hub import VAE, sample
+model = VAE.from_pretrained("path/or/user/repo")
+digits = sample(model, n=16, seed=0)  # (16, 1, 28, 28) in [0, 1]
+"""
+
+from .errors import ConfigError, DataNotFoundError, InvalidModelError, ModelNotFoundError
+from .generation import (
+    Reconstruction,
+    digit_transit,
+    generate_digit,
+    interpolate,
+    interpolate_latents,
+    reconstruct,
+    sample,
+)
+from .model import VAE
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "VAE",
+    "ConfigError",
+    "DataNotFoundError",
+    "InvalidModelError",
+    "ModelNotFoundError",
+    "Reconstruction",
+    "digit_transit",
+    "generate_digit",
+    "interpolate",
+    "interpolate_latents",
+    "reconstruct",
+    "sample",
+]

@@ -1,0 +1,202 @@
+"""Encoder and decoder networks, one pair per `arch`.
+
+Each encoder maps images (B, 1, 28, 28) in [0, 1] to the mean and log-variance of a diagonal
+Gaussian q(z|x), each (B, latent_dim); each decoder maps latents (B, latent_dim) to Bernoulli
+logits (B, 1, 28, 28). They are plain nn.Modules: the Hub mixin lives on `vae_hub.VAE` alone.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+IMAGE_SHAPE = (1, 28, 28)
+NUM_PIXELS = 28 * 28
+
+
+# --- "conv": our default --------------------------------------------------------------------
+
+
+class ResBlock(nn.Module):
+    """Pre-activation residual block (He et al. 2016) at constant width and resolution."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.SiLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ConvEncoder(nn.Module):
+    """Strided convolutions 28 -> 14 -> 7 with a residual block at each scale, then a linear head.
+
+    No dropout and no BatchNorm, so train and eval modes compute the same function and the
+    ELBO that training optimises is the one evaluation reports.
+    """
+
+    def __init__(self, latent_dim: int, channels: int, hidden_dim: int):
+        super().__init__()
+        c = channels
+        self.features = nn.Sequential(
+            nn.Conv2d(1, c, 3, padding=1),  # (B, 1, 28, 28) -> (B, c, 28, 28)
+            nn.SiLU(),
+            nn.Conv2d(c, c, 4, stride=2, padding=1),  # -> (B, c, 14, 14)
+            ResBlock(c),
+            nn.SiLU(),
+            nn.Conv2d(c, 2 * c, 4, stride=2, padding=1),  # -> (B, 2c, 7, 7)
+            ResBlock(2 * c),
+            nn.SiLU(),
+            nn.Flatten(),  # -> (B, 2c * 49)
+            nn.Linear(2 * c * 49, hidden_dim),
+            nn.SiLU(),
+        )
+        self.head = nn.Linear(hidden_dim, 2 * latent_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.head(self.features(x)).chunk(2, dim=1)  # (B, latent_dim) each
+        return mu, logvar
+
+
+class ConvDecoder(nn.Module):
+    """Mirror of `ConvEncoder`: linear to (2c, 7, 7), then upsampling 7 -> 14 -> 28."""
+
+    def __init__(self, latent_dim: int, channels: int, hidden_dim: int):
+        super().__init__()
+        c = channels
+        self.channels = c
+        self.fc = nn.Sequential(
+            nn.Linear(latent_dim, hidden_dim),
+            nn.SiLU(),
+            nn.Linear(hidden_dim, 2 * c * 49),
+        )
+        self.body = nn.Sequential(
+            ResBlock(2 * c),  # (B, 2c, 7, 7)
+            nn.SiLU(),
+            nn.ConvTranspose2d(2 * c, c, 4, stride=2, padding=1),  # -> (B, c, 14, 14)
+            ResBlock(c),
+            nn.SiLU(),
+            nn.ConvTranspose2d(c, c, 4, stride=2, padding=1),  # -> (B, c, 28, 28)
+            nn.SiLU(),
+            nn.Conv2d(c, 1, 3, padding=1),  # -> (B, 1, 28, 28) logits
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.fc(z).view(-1, 2 * self.channels, 7, 7)  # (B, latent) -> (B, 2c, 7, 7)
+        return self.body(h)
+
+
+# --- "genzoo": the original GenZoo VAE, re-stated ---------------------------------------------
+
+
+class GenZooEncoder(nn.Module):
+    """The GenZoo encoder: convs 1->16->32->16 with LeakyReLU, max-pool and BatchNorm, then
+    FC 784->512->256 with dropout 0.2 and BatchNorm1d, then separate mean/logvar heads.
+
+    Kept layer for layer so results of the original repository can be reproduced.
+    """
+
+    def __init__(self, latent_dim: int, dropout: float = 0.2):
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1),  # (B, 1, 28, 28) -> (B, 16, 28, 28)
+            nn.LeakyReLU(),
+            nn.MaxPool2d(2, 2),  # -> (B, 16, 14, 14)
+            nn.BatchNorm2d(16),
+            nn.Conv2d(16, 32, 3, padding=1),  # -> (B, 32, 14, 14)
+            nn.LeakyReLU(),
+            nn.MaxPool2d(2, 2),  # -> (B, 32, 7, 7)
+            nn.BatchNorm2d(32),
+            nn.Conv2d(32, 16, 3, padding=1),  # -> (B, 16, 7, 7) = 784 features
+        )
+        self.fc1 = nn.Linear(NUM_PIXELS, 512)
+        self.fc2 = nn.Linear(512, 256)
+        self.drop = nn.Dropout(dropout)
+        self.bn1 = nn.BatchNorm1d(256)
+        self.mean = nn.Linear(256, latent_dim)
+        self.logvar = nn.Linear(256, latent_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.conv(x).flatten(1)  # (B, 784)
+        h = self.drop(h)
+        h = self.drop(nn.functional.leaky_relu(self.fc1(h)))  # (B, 512)
+        h = self.drop(nn.functional.leaky_relu(self.fc2(h)))  # (B, 256)
+        h = self.bn1(h)
+        return self.mean(h), self.logvar(h)
+
+
+class GenZooDecoder(nn.Module):
+    """The GenZoo decoder: linear FC 20->256->512->784 (no activations, as in the original),
+    reshaped to (16, 7, 7), then ConvTranspose 16->32 (k3, p1), 32->16 (k8), 16->1 (k15)
+    with BatchNorm between them. The original ends in a sigmoid; we return its logits.
+    """
+
+    def __init__(self, latent_dim: int):
+        super().__init__()
+        self.fc3 = nn.Linear(latent_dim, 256)
+        self.fc4 = nn.Linear(256, 512)
+        self.fc5 = nn.Linear(512, NUM_PIXELS)
+        self.deconv = nn.Sequential(
+            nn.ConvTranspose2d(16, 32, 3, padding=1),  # (B, 16, 7, 7) -> (B, 32, 7, 7)
+            nn.BatchNorm2d(32),
+            nn.ConvTranspose2d(32, 16, 8),  # -> (B, 16, 14, 14)
+            nn.BatchNorm2d(16),
+            nn.ConvTranspose2d(16, 1, 15),  # -> (B, 1, 28, 28)
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.fc5(self.fc4(self.fc3(z))).view(-1, 16, 7, 7)  # (B, latent) -> (B, 16, 7, 7)
+        return self.deconv(h)
+
+
+# --- "mlp": the classic 784-400-20 VAE of the PyTorch examples ---------------------------------
+
+
+class MLPEncoder(nn.Module):
+    """784 -> hidden (ReLU) -> mean and log-variance heads (pytorch/examples `vae/main.py`)."""
+
+    def __init__(self, latent_dim: int, hidden_dim: int):
+        super().__init__()
+        self.fc1 = nn.Linear(NUM_PIXELS, hidden_dim)
+        self.fc21 = nn.Linear(hidden_dim, latent_dim)
+        self.fc22 = nn.Linear(hidden_dim, latent_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = torch.relu(self.fc1(x.flatten(1)))  # (B, 784) -> (B, hidden)
+        return self.fc21(h), self.fc22(h)
+
+
+class MLPDecoder(nn.Module):
+    """latent -> hidden (ReLU) -> 784 logits."""
+
+    def __init__(self, latent_dim: int, hidden_dim: int):
+        super().__init__()
+        self.fc3 = nn.Linear(latent_dim, hidden_dim)
+        self.fc4 = nn.Linear(hidden_dim, NUM_PIXELS)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.fc4(torch.relu(self.fc3(z))).view(-1, *IMAGE_SHAPE)  # (B, 1, 28, 28)
+
+
+ARCHITECTURES = ("conv", "genzoo", "mlp")
+
+
+def build(
+    arch: str, latent_dim: int, channels: int, hidden_dim: int
+) -> tuple[nn.Module, nn.Module]:
+    """Return (encoder, decoder) for `arch`; `channels`/`hidden_dim` are used where they apply."""
+    if arch == "conv":
+        return (
+            ConvEncoder(latent_dim, channels, hidden_dim),
+            ConvDecoder(latent_dim, channels, hidden_dim),
+        )
+    if arch == "genzoo":
+        return GenZooEncoder(latent_dim), GenZooDecoder(latent_dim)
+    if arch == "mlp":
+        return MLPEncoder(latent_dim, hidden_dim), MLPDecoder(latent_dim, hidden_dim)
+    raise ValueError(f"unknown arch {arch!r}; expected one of {', '.join(ARCHITECTURES)}")

@@ -1,0 +1,163 @@
+"""Command-line entry points: `train.py` / `vae-hub train`, and `vae-hub generate`.
+
+User errors (bad options, missing data, unloadable models) print one message and exit with
+status 2; Ctrl-C during training saves a checkpoint and exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import ConfigError, DataNotFoundError, InvalidModelError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+DEFAULT_MODEL_HELP = "a save_pretrained folder or a Hub repo id (default: the bundled model)"
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def guarded(fn: Callable[[], int]) -> int:
+    """Run `fn`, turning the errors a user can fix into one line on stderr and exit code 2."""
+    try:
+        return fn()
+    except (ConfigError, DataNotFoundError, InvalidModelError, FileNotFoundError) as e:
+        return _fail(str(e))
+    except ValueError as e:  # bad values for the library's pure functions
+        return _fail(str(e))
+
+
+def train_main(argv: list[str] | None = None, prog: str = "train.py") -> int:
+    """Parse training options, train, and report where everything went."""
+    from .config import parse_args
+
+    def go() -> int:
+        config = parse_args(argv, prog=prog)
+        from .training import run
+
+        result = run(config)
+        if result.interrupted:
+            return EXIT_INTERRUPTED
+        logs = result.run_dir / "runs"
+        print(f"Run folder: {result.run_dir}  (TensorBoard: tensorboard --logdir {logs})")
+        return 0
+
+    return guarded(go)
+
+
+def default_model() -> str:
+    from .pretrained import bundled_model_path
+
+    return str(bundled_model_path())
+
+
+# --- vae-hub generate ---------------------------------------------------------------------
+
+
+def add_generate_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "generate",
+        help="write sample grids: random digits, a digit transit and one digit",
+        description=(
+            "Write PNG grids from a trained model: SAVE_PATH/generated_image.png (random digits "
+            "from the prior), SAVE_PATH/digit_transit.png (one digit morphing into another, "
+            "both ends included) and, with --digit, SAVE_PATH/digit_D.png."
+        ),
+    )
+    p.add_argument("--model", default=None, help=DEFAULT_MODEL_HELP)
+    p.add_argument("--grid-size", type=int, default=8, help="random grid is N x N (default: 8)")
+    p.add_argument(
+        "--transit",
+        type=int,
+        nargs=2,
+        metavar=("FROM", "TO"),
+        default=[2, 7],
+        help="digits the transit grid goes between (default: 2 7)",
+    )
+    p.add_argument(
+        "--transit-size", type=int, default=10, help="transit grid is N x N frames (default: 10)"
+    )
+    p.add_argument(
+        "--method",
+        choices=("linear", "slerp"),
+        default="linear",
+        help="transit path (default: linear)",
+    )
+    p.add_argument("--digit", type=int, default=None, help="also write a grid of this digit (0-9)")
+    p.add_argument("--grid-size2", type=int, default=8, help="digit grid is N x N (default: 8)")
+    p.add_argument(
+        "--temperature", type=float, default=1.0, help="scale of the latent noise (default: 1.0)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument(
+        "--save-path",
+        default="./experiments/generated_images",
+        help="folder for the PNG files (default: ./experiments/generated_images)",
+    )
+    p.set_defaults(run=generate_command)
+
+
+def generate_command(args: argparse.Namespace) -> int:
+    from . import plots
+    from .generation import digit_transit, generate_digit, sample
+    from .model import VAE
+
+    for name in ("grid_size", "transit_size", "grid_size2"):
+        value = getattr(args, name)
+        if not 1 <= value <= 64:
+            raise ValueError(f"--{name.replace('_', '-')} must be in 1..64, got {value}")
+    model = VAE.from_pretrained(args.model or default_model())
+    out = Path(args.save_path)
+    written = [
+        plots.save_grid(
+            sample(model, args.grid_size**2, args.seed, args.temperature),
+            out / "generated_image.png",
+            args.grid_size,
+        )
+    ]
+    if model.has_class_gaussians:
+        start, end = args.transit
+        frames = digit_transit(model, start, end, max(2, args.transit_size**2), args.method)
+        written.append(plots.save_grid(frames, out / "digit_transit.png", args.transit_size))
+    else:
+        print("note: this model has no class Gaussians; skipping the digit transit grid")
+    if args.digit is not None:
+        digits = generate_digit(model, args.digit, args.grid_size2**2, args.seed, args.temperature)
+        written.append(plots.save_grid(digits, out / f"digit_{args.digit}.png", args.grid_size2))
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+# --- the `vae-hub` command ----------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vae-hub", description="Train, generate with and share MNIST VAEs."
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    train = subparsers.add_parser(
+        "train", help="train a model (same options as train.py)", add_help=False
+    )
+    train.set_defaults(run=None)
+    add_generate_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:
+        return train_main(argv[1:], prog="vae-hub train")
+    args = build_parser().parse_args(argv)
+    return guarded(lambda: args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

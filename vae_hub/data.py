@@ -1,0 +1,126 @@
+"""MNIST in, tensors out.
+
+A split is read once through `torchvision.datasets.MNIST` and kept as one uint8 tensor on the
+training device; batches are gathered by index. That avoids per-sample PIL transforms and
+DataLoader workers, which cost more than the model itself at MNIST scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torchvision
+
+from .errors import DataNotFoundError
+
+DEFAULT_DATA_DIR = "./MNIST_dataset"
+IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+@dataclass(frozen=True)
+class MnistSplit:
+    """One split: images (N, 28, 28) uint8 and labels (N,) int64, on one device."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def to(self, device: torch.device | str) -> MnistSplit:
+        return MnistSplit(self.images.to(device), self.labels.to(device))
+
+    def subset(self, n: int) -> MnistSplit:
+        """The first `n` examples (all of them when n >= len)."""
+        return MnistSplit(self.images[:n], self.labels[:n])
+
+
+def resolve_root(data_dir: str | Path) -> Path:
+    """The torchvision root for `data_dir`: it holds MNIST/raw/. `.../MNIST/raw` works too."""
+    path = Path(data_dir).expanduser()
+    if path.name == "raw" and path.parent.name == "MNIST":
+        return path.parent.parent
+    if path.name == "MNIST" and (path / "raw").is_dir():
+        return path.parent
+    return path
+
+
+def load_mnist(data_dir: str | Path = DEFAULT_DATA_DIR, train: bool = True, download: bool = True):
+    """Read one MNIST split from `data_dir` (torchvision layout), downloading it if allowed.
+
+    Raises DataNotFoundError with instructions when the files are absent and cannot be fetched.
+    """
+    root = resolve_root(data_dir)
+    raw = root / "MNIST" / "raw"
+    try:
+        dataset = MNIST(root=str(root), train=train, download=download)
+    except (RuntimeError, OSError, ValueError, AssertionError, IndexError) as e:
+        # torchvision reports a malformed IDX header with a bare assert
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if all((raw / name).is_file() for name in IDX_FILES):
+            raise DataNotFoundError(
+                f"the MNIST files in {raw} could not be read ({reason}); replace them with "
+                f"the four original IDX files ({', '.join(IDX_FILES)})"
+            ) from e
+        raise DataNotFoundError(missing_data_message(root, download, reason)) from e
+    return MnistSplit(dataset.data.contiguous(), dataset.targets.long())
+
+
+class MNIST(torchvision.datasets.MNIST):
+    """torchvision's MNIST, minus its legacy path that unpickles processed/*.pt files left by
+    old torchvision versions: we read the IDX files only, never a pickle. (The class keeps
+    the name MNIST because torchvision derives the folder name MNIST/raw from it.)"""
+
+    def _check_legacy_exist(self) -> bool:
+        return False
+
+
+def missing_data_message(root: Path, download: bool, reason: str) -> str:
+    tried = "could not be downloaded" if download else "downloading is off (--no-download)"
+    return (
+        f"MNIST was not found under {root / 'MNIST' / 'raw'} and {tried} ({reason}). "
+        f"Put the four original IDX files ({', '.join(IDX_FILES)}; uncompressed, "
+        "or as the original .gz files) in that folder, or pass --data-dir with a folder "
+        "that holds MNIST/raw/ with them (a path ending in MNIST/raw works too)."
+    )
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, 28, 28) -> float (B, 1, 28, 28) in [0, 1]."""
+    return images.unsqueeze(1).float().div_(255.0)
+
+
+def binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Dynamic binarization: each pixel becomes 1 with probability equal to its grey level."""
+    return torch.bernoulli(x, generator=generator)
+
+
+def epoch_permutation(n: int, seed: int, epoch: int, device: torch.device | str) -> torch.Tensor:
+    """The shuffling of epoch `epoch`, a pure function of (seed, epoch) so resuming mid-epoch
+    can rebuild it and skip the batches already done."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=generator).to(device)
+
+
+def batch_indices(
+    order: torch.Tensor, batch_size: int, start: int = 0, drop_last: bool = True
+) -> Iterator[torch.Tensor]:
+    """Yield index batches of `order`, beginning at batch number `start`."""
+    n = order.shape[0]
+    stop = n - n % batch_size if drop_last and n >= batch_size else n
+    for begin in range(start * batch_size, stop, batch_size):
+        yield order[begin : begin + batch_size]
+
+
+def num_batches(n: int, batch_size: int, drop_last: bool = True) -> int:
+    if drop_last and n >= batch_size:
+        return n // batch_size
+    return -(-n // batch_size)

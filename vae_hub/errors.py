@@ -1,0 +1,21 @@
+"""Exceptions that carry a message meant for the user, not a traceback."""
+
+
+class InvalidModelError(ValueError):
+    """A model folder or Hub repo that cannot be loaded as a `vae_hub.VAE`.
+
+    Raised for a missing or foreign config.json, wrong-typed or unknown config fields, and
+    weights that are truncated or do not match the config. The message names the file.
+    """
+
+
+class DataNotFoundError(FileNotFoundError):
+    """MNIST is neither on disk nor downloadable; the message says where to put the files."""
+
+
+class ConfigError(ValueError):
+    """A training option, config file or config.ini key that cannot be used."""
+
+
+class ModelNotFoundError(InvalidModelError):
+    """No model at that folder or repo id (or it is private, or offline and not cached)."""

@@ -1,0 +1,186 @@
+"""One pure function per demo capability: sample, interpolate, generate a digit, reconstruct.
+
+Each returns images as float tensors (N, 1, 28, 28) in [0, 1] (Bernoulli means, i.e.
+sigmoid of the decoder's logits) and writes no files. Randomness comes from a private
+`torch.Generator` seeded by the caller, never the global RNG, so two requests with the same
+seed give the same images whatever else runs. Noise is drawn on the CPU so a seed means the
+same latents on every device.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .model import NUM_CLASSES, VAE
+from .preprocess import to_mnist
+
+MAX_IMAGES = 4096
+METHODS = ("linear", "slerp")
+
+
+@contextmanager
+def _eval_mode(model: VAE) -> Iterator[VAE]:
+    """Generate with the eval-mode network (no dropout, BatchNorm frozen), then restore."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            yield model
+    finally:
+        model.train(was_training)
+
+
+def _check_count(name: str, n: int, low: int = 1) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or not low <= n <= MAX_IMAGES:
+        raise ValueError(f"{name} must be an integer in [{low}, {MAX_IMAGES}], got {n!r}")
+    return n
+
+
+def _check_digit(name: str, digit: int) -> int:
+    if isinstance(digit, bool) or not isinstance(digit, int) or not 0 <= digit < NUM_CLASSES:
+        raise ValueError(f"{name} must be an integer 0-9, got {digit!r}")
+    return digit
+
+
+def _require_class_gaussians(model: VAE) -> None:
+    if not model.has_class_gaussians:
+        raise ValueError(
+            "this model has no class Gaussians (they are fitted at the end of train.py); "
+            "use a finished model such as the bundled one"
+        )
+
+
+def _check_temperature(temperature: float) -> float:
+    if not isinstance(temperature, (int, float)) or not 0 <= temperature <= 10:
+        raise ValueError(f"temperature must be a number in [0, 10], got {temperature!r}")
+    return float(temperature)
+
+
+def _noise(n: int, dim: int, seed: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(int(seed))
+    return torch.randn(n, dim, generator=generator)  # (n, D) on the CPU
+
+
+def decode_images(model: VAE, z: torch.Tensor) -> torch.Tensor:
+    """Latents (N, D) -> Bernoulli means (N, 1, 28, 28) in [0, 1], on the CPU."""
+    with _eval_mode(model):
+        return torch.sigmoid(model.decode(z.to(model.device))).float().cpu()
+
+
+def sample(model: VAE, n: int, seed: int, temperature: float = 1.0) -> torch.Tensor:
+    """`n` new digits from the prior: z ~ N(0, temperature^2 I) -> (n, 1, 28, 28)."""
+    _check_count("n", n)
+    z = _noise(n, model.latent_dim, seed) * _check_temperature(temperature)
+    return decode_images(model, z)
+
+
+def generate_digit(
+    model: VAE, digit: int, n: int, seed: int, temperature: float = 1.0
+) -> torch.Tensor:
+    """`n` samples of one digit from the class Gaussian stored in the model -> (n, 1, 28, 28).
+
+    Needs no dataset: the per-digit Gaussians were fitted to the training set's latent means
+    at the end of training and saved in model.safetensors.
+    """
+    _check_digit("digit", digit)
+    _check_count("n", n)
+    _require_class_gaussians(model)
+    eps = _noise(n, model.latent_dim, seed) * _check_temperature(temperature)  # (n, D)
+    tril = model.class_scale_tril[digit].float().cpu()  # (D, D)
+    z = model.class_means[digit].float().cpu() + eps @ tril.T  # (n, D)
+    return decode_images(model, z)
+
+
+def interpolate_latents(
+    z_a: torch.Tensor, z_b: torch.Tensor, steps: int, method: str = "linear"
+) -> torch.Tensor:
+    """`steps` latents from z_a to z_b inclusive: (D,), (D,) -> (steps, D).
+
+    "slerp" follows the great circle (Shoemake 1985), which keeps the norm typical of
+    Gaussian latents; it falls back to linear when the two are (anti)parallel.
+    """
+    _check_count("steps", steps, low=2)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    t = torch.linspace(0, 1, steps, dtype=torch.float64)[:, None]  # (steps, 1)
+    a, b = z_a.double().flatten(), z_b.double().flatten()
+    if method == "slerp":
+        cos = torch.dot(a, b) / (a.norm() * b.norm()).clamp_min(1e-12)
+        omega = torch.arccos(cos.clamp(-1, 1))
+        if math.sin(omega.item()) > 1e-6:
+            s = torch.sin(omega)
+            return ((torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / s).float()
+    return ((1 - t) * a + t * b).float()
+
+
+def as_model_input(image: Any) -> torch.Tensor:
+    """An image for the encoder -> (1, 28, 28) in [0, 1].
+
+    A float tensor already shaped (1, 28, 28) or (28, 28) with values in [0, 1] is taken as
+    an MNIST-ready digit; anything else (PIL image, numpy array, other sizes) is prepared
+    the MNIST way by `vae_hub.preprocess.to_mnist`.
+    """
+    if (
+        isinstance(image, torch.Tensor)
+        and image.is_floating_point()
+        and tuple(image.shape[-2:]) == (28, 28)
+        and image.dim() in (2, 3)
+        and (image.dim() == 2 or image.shape[0] == 1)
+        and image.numel() > 0
+        and image.min().item() >= 0
+        and image.max().item() <= 1
+    ):
+        return image.detach().float().reshape(1, 28, 28).cpu()
+    return to_mnist(image)
+
+
+def encode_mean(model: VAE, image: Any) -> torch.Tensor:
+    """Latent mean (D,) of one image (any format `as_model_input` accepts)."""
+    x = as_model_input(image)[None]  # (1, 1, 28, 28)
+    with _eval_mode(model):
+        return model.encode(x)[0][0].float().cpu()
+
+
+def interpolate(
+    model: VAE, a: Any, b: Any, steps: int = 10, method: str = "linear"
+) -> torch.Tensor:
+    """Frames morphing image `a` into image `b`: decode `steps` latents between their means,
+    both ends included -> (steps, 1, 28, 28)."""
+    z = interpolate_latents(encode_mean(model, a), encode_mean(model, b), steps, method)
+    return decode_images(model, z)
+
+
+@dataclass(frozen=True)
+class Reconstruction:
+    """What `reconstruct` saw and made."""
+
+    input: torch.Tensor  # (1, 28, 28): the image after MNIST-style preparation
+    reconstruction: torch.Tensor  # (1, 28, 28): decoded from the latent mean
+    latent_mean: torch.Tensor  # (D,)
+
+
+def reconstruct(model: VAE, image: Any) -> Reconstruction:
+    """Encode any digit image (any size; grey, RGB or RGBA; black-on-white or
+    white-on-black) and decode its latent mean."""
+    x = as_model_input(image)
+    mu = encode_mean(model, x)
+    return Reconstruction(x, decode_images(model, mu[None])[0], mu)
+
+
+def digit_transit(
+    model: VAE, start: int, end: int, steps: int = 10, method: str = "linear"
+) -> torch.Tensor:
+    """Frames from digit `start` to digit `end`, decoded between the two class Gaussians'
+    means (stored in the model, so no dataset is needed), both ends included ->
+    (steps, 1, 28, 28)."""
+    _check_digit("start", start)
+    _check_digit("end", end)
+    _require_class_gaussians(model)
+    means = model.class_means.float().cpu()
+    return decode_images(model, interpolate_latents(means[start], means[end], steps, method))

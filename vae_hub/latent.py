@@ -1,0 +1,92 @@
+"""What we learn about the latent space after training: per-digit Gaussians and a 2-D map."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .data import MnistSplit, to_float
+from .model import NUM_CLASSES, VAE
+
+
+@torch.inference_mode()
+def encode_means(model: VAE, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Latent means of uint8 images (N, 28, 28) -> (N, latent_dim), in eval mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        chunks = [
+            model.encode(to_float(images[i : i + batch_size]))[0]
+            for i in range(0, images.shape[0], batch_size)
+        ]
+    finally:
+        model.train(was_training)
+    return torch.cat(chunks) if chunks else torch.zeros(0, model.latent_dim)
+
+
+def fit_class_gaussians(
+    mu: torch.Tensor, labels: torch.Tensor, jitter: float = 1e-4
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One full-covariance Gaussian per digit over latent means: mu (N, D), labels (N,) ->
+    means (10, D), Cholesky factors (10, D, D), counts (10,).
+
+    A digit with fewer than two examples gets the unit covariance; `jitter` keeps each
+    covariance positive definite.
+    """
+    dim = mu.shape[1]
+    mu = mu.double()
+    means = torch.zeros(NUM_CLASSES, dim, dtype=torch.float64, device=mu.device)
+    trils = torch.eye(dim, dtype=torch.float64, device=mu.device).repeat(NUM_CLASSES, 1, 1)
+    counts = torch.bincount(labels, minlength=NUM_CLASSES)[:NUM_CLASSES]
+    for digit in range(NUM_CLASSES):
+        z = mu[labels == digit]  # (n_d, D)
+        if len(z) == 0:
+            continue
+        means[digit] = z.mean(0)
+        if len(z) >= 2:
+            cov = torch.cov(z.T).reshape(dim, dim) + jitter * torch.eye(dim, device=mu.device)
+            trils[digit] = torch.linalg.cholesky(cov)
+    return means.float(), trils.float(), counts
+
+
+def tsne_2d(mu: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """t-SNE (scikit-learn) of latent means (N, D) -> (N, 2), perplexity capped for small N."""
+    from sklearn.manifold import TSNE
+
+    n = mu.shape[0]
+    if n < 2:
+        return torch.zeros(n, 2)
+    perplexity = float(min(30.0, max(1.0, (n - 1) / 3)))
+    xy = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
+    return torch.from_numpy(xy.fit_transform(mu.double().cpu().numpy()).astype(np.float32))
+
+
+def pca_2d(mu: torch.Tensor) -> torch.Tensor:
+    """First two principal components of latent means (N, D) -> (N, 2)."""
+    centred = mu.float() - mu.float().mean(0)
+    if mu.shape[1] < 2:
+        return torch.cat([centred, torch.zeros_like(centred)], dim=1)
+    _, _, v = torch.pca_lowrank(centred, q=2, center=False)
+    return centred @ v[:, :2]
+
+
+def fit_latent_state(model: VAE, train: MnistSplit, test: MnistSplit, seed: int = 0) -> None:
+    """Fit and store in `model` the class Gaussians (training split) and the latent map
+    (t-SNE of the first `latent_map_points` test digits)."""
+    means, trils, counts = fit_class_gaussians(encode_means(model, train.images), train.labels)
+    model.set_class_gaussians(means, trils, counts)
+    points = model.latent_map_labels.shape[0]
+    if points:
+        subset = test.subset(points)
+        mu = encode_means(model, subset.images)
+        model.set_latent_map(mu, tsne_2d(mu, seed), subset.labels)
+
+
+def project_to_map(model: VAE, mu: torch.Tensor, k: int = 10) -> torch.Tensor:
+    """Place new latent means (M, D) on the stored 2-D map: the mean position of their k
+    nearest stored neighbours (t-SNE has no transform of its own) -> (M, 2)."""
+    if not model.has_latent_map:
+        raise ValueError("this model has no stored latent map")
+    dist = torch.cdist(mu.float(), model.latent_map_mu.float())  # (M, P)
+    nearest = dist.topk(min(k, dist.shape[1]), largest=False).indices  # (M, k)
+    return model.latent_map_xy[nearest].mean(1)

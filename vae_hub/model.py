@@ -1,0 +1,248 @@
+"""`VAE`: the model users load, train, share and demo.
+
+The constructor arguments are the whole config (they become config.json); the weights and the
+fitted class Gaussians and latent map travel together in model.safetensors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from huggingface_hub import ModelCard, PyTorchModelHubMixin
+from torch import nn
+
+from . import architectures
+from .architectures import ARCHITECTURES, IMAGE_SHAPE
+
+NUM_CLASSES = 10
+REPO_URL = "https://github.com/vae-hub/vae-hub"
+DEFAULT_HIDDEN_DIM = {"conv": 512, "genzoo": 256, "mlp": 400}
+
+# config.json schema: field -> allowed Python types (bool is kept apart from int on purpose).
+CONFIG_TYPES: dict[str, tuple[type, ...]] = {
+    "latent_dim": (int,),
+    "arch": (str,),
+    "channels": (int,),
+    "hidden_dim": (int, type(None)),
+    "latent_map_points": (int,),
+    "binarized": (bool,),
+}
+
+
+class VAE(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="vae-hub",
+    license="mit",
+    repo_url=REPO_URL,
+    pipeline_tag="unconditional-image-generation",
+    tags=["vae", "variational-autoencoder", "mnist", "image-generation", "vae-hub"],
+):
+    """Variational autoencoder for 28x28 grey-level digits (Kingma & Welling, 2013).
+
+    Parameters:
+        latent_dim: Size of the latent code z.
+        arch: "conv" (ours: residual conv encoder/decoder, the default), "genzoo" (the
+            original GenZoo conv VAE, layer for layer) or "mlp" (the 784-400-20 VAE of the
+            PyTorch examples).
+        channels: Base width of the "conv" arch (its second scale has twice as many).
+        hidden_dim: Width of the fully connected layer(s); None picks the arch's own
+            (conv 512, mlp 400; genzoo is fixed at 512/256 and ignores it).
+        latent_map_points: How many test-set latent means the stored 2-D latent map holds.
+        binarized: True when trained on dynamically binarized MNIST (evaluation then
+            binarizes the test images too).
+
+    Besides the networks, the state holds one Gaussian per digit in latent space
+    (`class_means`, `class_scale_tril`, `class_counts`, fitted after training so a digit can
+    be generated without the dataset) and a latent map (`latent_map_mu`, `latent_map_xy`,
+    `latent_map_labels`), all saved in model.safetensors.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int = 20,
+        arch: str = "conv",
+        channels: int = 32,
+        hidden_dim: int | None = None,
+        latent_map_points: int = 2000,
+        binarized: bool = False,
+    ):
+        super().__init__()
+        validate_config(
+            {
+                "latent_dim": latent_dim,
+                "arch": arch,
+                "channels": channels,
+                "hidden_dim": hidden_dim,
+                "latent_map_points": latent_map_points,
+                "binarized": binarized,
+            }
+        )
+        hidden_dim = hidden_dim if hidden_dim is not None else DEFAULT_HIDDEN_DIM[arch]
+        # Record the resolved width so config.json states what was built.
+        if isinstance(getattr(self, "_hub_mixin_config", None), dict):
+            self._hub_mixin_config["hidden_dim"] = hidden_dim
+        self.latent_dim = latent_dim
+        self.arch = arch
+        self.binarized = binarized
+        self.encoder, self.decoder = architectures.build(arch, latent_dim, channels, hidden_dim)
+
+        eye = torch.eye(latent_dim).expand(NUM_CLASSES, latent_dim, latent_dim)
+        self.register_buffer("class_means", torch.zeros(NUM_CLASSES, latent_dim))
+        self.register_buffer("class_scale_tril", eye.clone())
+        self.register_buffer("class_counts", torch.zeros(NUM_CLASSES, dtype=torch.int64))
+        self.register_buffer("latent_map_mu", torch.zeros(latent_map_points, latent_dim))
+        self.register_buffer("latent_map_xy", torch.zeros(latent_map_points, 2))
+        self.register_buffer(
+            "latent_map_labels", torch.full((latent_map_points,), -1, dtype=torch.int64)
+        )
+
+    # --- the model --------------------------------------------------------------------------
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of q(z|x), each (N, latent_dim), for images (N, 1, 28, 28)."""
+        x = self._as_images(x)
+        return self.encoder(x)
+
+    def reparameterize(
+        self, mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """z = mu + sigma * eps with eps ~ N(0, I) drawn from `generator` (not the global RNG)."""
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return mu + torch.exp(0.5 * logvar) * eps
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Bernoulli logits (N, 1, 28, 28) for latents (N, latent_dim)."""
+        if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != self.latent_dim:
+            got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+            raise ValueError(f"expected latents shaped (N, {self.latent_dim}), got {got}")
+        if not z.is_floating_point():
+            raise ValueError(f"expected float latents, got dtype {z.dtype}")
+        param = next(self.parameters())
+        return self.decoder(z.to(device=param.device, dtype=param.dtype))
+
+    def forward(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(logits, mu, logvar). Training samples z; eval mode decodes the mean."""
+        mu, logvar = self.encode(x)
+        z = self.reparameterize(mu, logvar, generator) if self.training else mu
+        return self.decoder(z), mu, logvar
+
+    def _as_images(self, x: Any) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(
+                f"expected a float tensor of images shaped (N, 1, 28, 28), got {type(x).__name__}"
+            )
+        if x.dim() != 4 or tuple(x.shape[1:]) != IMAGE_SHAPE:
+            raise ValueError(f"expected images shaped (N, 1, 28, 28), got {tuple(x.shape)}")
+        if not x.is_floating_point():
+            raise ValueError(
+                f"expected float images with values in [0, 1], got dtype {x.dtype} "
+                "(divide uint8 images by 255)"
+            )
+        if x.numel() and (bool(x.min() < 0) or bool(x.max() > 1)):
+            raise ValueError(
+                f"expected image values in [0, 1], got [{x.min().item():.3g}, {x.max().item():.3g}]"
+            )
+        param = next(self.parameters())
+        return x.to(device=param.device, dtype=param.dtype)
+
+    # --- what is stored beside the networks -------------------------------------------------
+
+    @property
+    def has_class_gaussians(self) -> bool:
+        return bool((self.class_counts > 0).all())
+
+    @property
+    def has_latent_map(self) -> bool:
+        return self.latent_map_labels.numel() > 0 and bool((self.latent_map_labels >= 0).all())
+
+    def set_class_gaussians(
+        self, means: torch.Tensor, scale_tril: torch.Tensor, counts: torch.Tensor
+    ) -> None:
+        """Store per-digit Gaussians: means (10, D), Cholesky factors (10, D, D), counts (10,)."""
+        self.class_means.copy_(means)
+        self.class_scale_tril.copy_(scale_tril)
+        self.class_counts.copy_(counts)
+
+    def set_latent_map(self, mu: torch.Tensor, xy: torch.Tensor, labels: torch.Tensor) -> None:
+        """Store a 2-D map: latent means (P, D), their 2-D positions (P, 2), digits (P,)."""
+        self.latent_map_mu.copy_(mu)
+        self.latent_map_xy.copy_(xy)
+        self.latent_map_labels.copy_(labels)
+
+    # --- Hub integration --------------------------------------------------------------------
+
+    @property
+    def config(self) -> dict:
+        """The constructor arguments, as written to config.json."""
+        return dict(self._hub_mixin_config)
+
+    def generate_model_card(self, *args, **kwargs) -> ModelCard:
+        from .card import render_model_card
+
+        return render_model_card(self, **kwargs)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | Path,
+        *,
+        force_download: bool = False,
+        token: str | bool | None = None,
+        cache_dir: str | Path | None = None,
+        local_files_only: bool = False,
+        revision: str | None = None,
+        map_location: str | torch.device = "cpu",
+        strict: bool = True,
+    ) -> VAE:
+        """Load a model from a save_pretrained folder or a Hub repo id, in eval mode.
+
+        Always strict: a missing, unexpected or mis-shaped tensor raises InvalidModelError
+        (never a silently random layer), and only safetensors are read (never a pickle).
+        """
+        from .serialization import load_model
+
+        if not strict:
+            raise ValueError("vae_hub.VAE loads strictly; strict=False is not supported")
+        return load_model(
+            cls,
+            str(pretrained_model_name_or_path),
+            force_download=force_download,
+            token=token,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            revision=revision,
+            map_location=map_location,
+        )
+
+
+def validate_config(config: dict) -> dict:
+    """Check a config dict against the VAE schema; raise ValueError naming the bad field."""
+    unknown = sorted(set(config) - set(CONFIG_TYPES))
+    if unknown:
+        raise ValueError(
+            f"unknown config field(s) {', '.join(unknown)}; expected only {', '.join(CONFIG_TYPES)}"
+        )
+    for key, value in config.items():
+        allowed = CONFIG_TYPES[key]
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
+            raise ValueError(f"config field {key!r} must be {names}, got {value!r}")
+    if config.get("arch", "conv") not in ARCHITECTURES:
+        raise ValueError(
+            f"config field 'arch' must be one of {', '.join(ARCHITECTURES)}, got {config['arch']!r}"
+        )
+    for key in ("latent_dim", "channels", "hidden_dim"):
+        if config.get(key) is not None and config[key] < 1:
+            raise ValueError(f"config field {key!r} must be >= 1, got {config[key]}")
+    if config.get("latent_map_points", 0) < 0:
+        raise ValueError("config field 'latent_map_points' must be >= 0")
+    return config

@@ -1,0 +1,370 @@
+"""The training loop: `run(config)` calls `train_one_epoch` and `negative_elbo` per epoch,
+checkpoints atomically, logs to TensorBoard, and finishes with the class Gaussians, the latent
+map and the final save_pretrained folder."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from . import checkpoints, data, plots
+from .config import PER_INVOCATION, TrainConfig
+from .errors import ConfigError
+from .evaluation import negative_elbo, prepare_images
+from .files import atomic_write_json, remove_stale_temporaries
+from .latent import fit_latent_state
+from .losses import elbo_loss
+from .model import VAE
+
+DRY_RUN_STEPS = 5
+DRY_RUN_EVAL = 500
+DRY_RUN_TSNE = 200
+IMAGE_GRID_PER_ROW = 8
+IMAGE_GRID_ROWS = 4
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto -> cuda if available, else mps, else cpu; an explicit device must exist here."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise ConfigError(f"--device {name!r} is not a device (auto|cpu|cuda|cuda:N|mps)") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: no CUDA device here; use --device auto or cpu")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ConfigError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"--device {name}: MPS is not available here; use --device auto or cpu")
+    return device
+
+
+class StopFlag:
+    """First Ctrl-C asks the loop to stop after the current step (and save); a second one
+    interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> StopFlag:
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: leave Ctrl-C alone
+            self._previous = None
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        tqdm.write("Stopping after this step and saving a checkpoint (Ctrl-C again to abort).")
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    final_dir: Path | None  # None when stopped by Ctrl-C before the end
+    state: checkpoints.TrainState
+    interrupted: bool = False
+    test: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Limits:
+    """When to stop early; checked after every step."""
+
+    max_steps: int | None
+    deadline: float | None  # time.monotonic() value
+    stop: StopFlag
+
+    def reached(self, step: int) -> bool:
+        return (
+            self.stop.requested
+            or (self.max_steps is not None and step >= self.max_steps)
+            or (self.deadline is not None and time.monotonic() >= self.deadline)
+        )
+
+
+def kl_weight(step: int, steps_per_epoch: int, warmup_epochs: float) -> float:
+    """Linear KL warm-up (beta annealing, Bowman et al. 2016): 0 -> 1 over `warmup_epochs`."""
+    if warmup_epochs <= 0:
+        return 1.0
+    return min(1.0, step / (warmup_epochs * steps_per_epoch))
+
+
+def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
+    if config.lr_schedule == "cosine":
+        return config.lr * 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
+    return config.lr
+
+
+def train_one_epoch(
+    model: VAE,
+    step_fn: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    train: data.MnistSplit,
+    config: TrainConfig,
+    state: checkpoints.TrainState,
+    generator: torch.Generator,
+    limits: Limits,
+) -> bool:
+    """Run (the rest of) epoch `state.epoch`, updating `state` in place. Returns True when the
+    epoch finished, False when a limit stopped it part-way (state.batch says where)."""
+    model.train()
+    device = train.images.device
+    per_epoch = data.num_batches(len(train), config.batch_size)
+    total_steps = per_epoch * config.epochs
+    order = data.epoch_permutation(len(train), config.seed, state.epoch, device)
+    sums = state.partial or {"reconstruction": 0.0, "kl": 0.0, "images": 0.0}
+    bar = tqdm(
+        total=per_epoch,
+        initial=state.batch,
+        desc=f"epoch {state.epoch + 1}/{config.epochs}",
+        unit="batch",
+        disable=not config.progress,
+        dynamic_ncols=True,
+        leave=False,
+    )
+    started = time.monotonic()
+    finished = True
+    try:
+        for idx in data.batch_indices(order, config.batch_size, start=state.batch):
+            x = prepare_images(train.images[idx], config.binarize, generator)  # (B, 1, 28, 28)
+            logits, mu, logvar = step_fn(x, generator)
+            reconstruction, kl = elbo_loss(logits, x, mu, logvar)
+            beta = kl_weight(state.step, per_epoch, config.kl_warmup_epochs)
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(config, state.step, total_steps)
+            optimizer.zero_grad(set_to_none=True)
+            (reconstruction + beta * kl).backward()
+            optimizer.step()
+            state.step += 1
+            state.batch += 1
+            n = x.shape[0]
+            sums["reconstruction"] += reconstruction.item() * n
+            sums["kl"] += kl.item() * n
+            sums["images"] += n
+            bar.update(1)
+            if state.batch % 10 == 0 or state.batch == per_epoch:
+                avg = (sums["reconstruction"] + sums["kl"]) / sums["images"]
+                bar.set_postfix(loss=f"{avg:.2f}", kl=f"{sums['kl'] / sums['images']:.2f}")
+            if state.batch < per_epoch and limits.reached(state.step):
+                finished = False
+                break
+    finally:
+        bar.close()
+        state.elapsed += time.monotonic() - started
+        state.partial = sums
+    return finished
+
+
+def run(config: TrainConfig) -> TrainResult:
+    """Train as `config` says, resuming if asked; see `train.py --help`."""
+    device = resolve_device(config.device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    run_dir = config.run_dir
+    _prepare_run_dir(config)
+
+    torch.manual_seed(config.seed)  # initialisation and dropout; batches use their own RNGs
+    train = data.load_mnist(config.data_dir, train=True, download=config.download).to(device)
+    test = data.load_mnist(config.data_dir, train=False, download=config.download).to(device)
+    eval_split = test.subset(DRY_RUN_EVAL) if config.dry_run else test
+    map_points = min(config.t_sne_points, DRY_RUN_TSNE if config.dry_run else len(test))
+
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+    if config.resume:
+        model, optimizer_state, state, rng, folder = checkpoints.load_checkpoint(run_dir, device)
+        _check_resumable(config, model, run_dir)
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        optimizer.load_state_dict(optimizer_state)
+        generator.set_state(rng["generator"])
+        torch.set_rng_state(rng["torch"])
+        state.history = [h for h in state.history if not h.get("partial")]
+        print(f"Resuming from {folder} (epoch {state.epoch}, step {state.step}).")
+    else:
+        model = VAE(
+            latent_dim=config.latent_dim,
+            arch=config.arch,
+            channels=config.channels,
+            hidden_dim=config.hidden_dim,
+            latent_map_points=map_points,
+            binarized=config.binarize,
+        ).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        state = checkpoints.TrainState()
+    atomic_write_json(run_dir / "train_config.json", config.to_dict())
+
+    step_fn = torch.compile(model) if config.compile else model
+    max_steps = DRY_RUN_STEPS if config.dry_run else config.max_steps
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(
+        str(run_dir / "runs"), purge_step=state.epoch + 1 if config.resume else None
+    )
+    fixed = data.to_float(test.images[: IMAGE_GRID_PER_ROW * IMAGE_GRID_ROWS])
+    result = TrainResult(run_dir, None, state)
+    with StopFlag() as stop:
+        deadline = time.monotonic() + 60 * config.max_minutes if config.max_minutes else None
+        limits = Limits(max_steps, deadline, stop)
+        try:
+            while state.epoch < config.epochs and not limits.reached(state.step):
+                finished = train_one_epoch(
+                    model, step_fn, optimizer, train, config, state, generator, limits
+                )
+                if not finished and stop.requested:
+                    break
+                _end_epoch(model, config, state, eval_split, writer, fixed, finished)
+                keep = finished and state.epoch % config.checkpoint_every == 0
+                checkpoints.save_checkpoint(run_dir, model, optimizer, state, _rng(generator), keep)
+                if not finished:
+                    break
+            if stop.requested:
+                folder = checkpoints.save_checkpoint(
+                    run_dir, model, optimizer, state, _rng(generator), keep=False
+                )
+                result.interrupted = True
+                print(f"Stopped. Saved {folder}; continue with --resume.")
+                return result
+            result.final_dir = _finish(model, config, train, test, state, writer)
+            result.test = state.history[-1]["test"] if state.history else {}
+        finally:
+            writer.close()
+    return result
+
+
+def _end_epoch(model, config, state, eval_split, writer, fixed, finished) -> None:
+    """Evaluate, log and draw after an epoch. A partial epoch (ended by --max-steps or
+    --max-minutes) is recorded as such and stays open, so --resume completes it."""
+    sums = state.partial
+    n = max(sums["images"], 1.0)
+    train_terms = {"reconstruction": sums["reconstruction"] / n, "kl": sums["kl"] / n}
+    train_terms["total"] = train_terms["reconstruction"] + train_terms["kl"]
+    test_elbo = negative_elbo(model, eval_split, seed=config.seed)
+    test_terms = {
+        "reconstruction": test_elbo.reconstruction,
+        "kl": test_elbo.kl,
+        "total": test_elbo.total,
+    }
+    epoch_number = state.epoch + 1
+    for split, terms in (("train", train_terms), ("test", test_terms)):
+        for part, value in terms.items():
+            writer.add_scalar(f"{part}/{split}", value, epoch_number)
+    writer.flush()
+    entry = {
+        "epoch": epoch_number,
+        "step": state.step,
+        "elapsed_s": round(state.elapsed, 2),
+        "train": train_terms,
+        "test": test_terms,
+    }
+    if not finished:
+        entry["partial"] = True
+    state.history.append(entry)
+    tqdm.write(
+        f"epoch {epoch_number}{'' if finished else ' (partial)'}: train "
+        f"{train_terms['total']:.2f}  test {test_terms['total']:.2f} (recon "
+        f"{test_terms['reconstruction']:.2f} + KL {test_terms['kl']:.2f}) nats/image"
+    )
+    if epoch_number % config.image_every == 0 or not finished:
+        model.eval()
+        with torch.inference_mode():
+            recon = torch.sigmoid(model(fixed.to(model.device))[0]).cpu()
+        plots.save_grid(
+            plots.comparison_rows(fixed.cpu(), recon, IMAGE_GRID_PER_ROW),
+            config.run_dir / "training_images" / f"epoch-{epoch_number:04d}.png",
+            nrow=IMAGE_GRID_PER_ROW,
+        )
+    if finished:
+        state.epoch += 1
+        state.batch = 0
+        state.partial = {}
+
+
+def _finish(model, config, train, test, state, writer) -> Path:
+    """Fit the class Gaussians and latent map, draw the t-SNE plot, write final/."""
+    from .card import write_model_folder
+
+    print("Fitting class Gaussians and the latent map ...")
+    fit_latent_state(model, train, test, seed=config.seed)
+    if model.has_latent_map:
+        plots.save_latent_scatter(
+            model.latent_map_xy,
+            model.latent_map_labels,
+            config.run_dir / "t_sne" / f"t_sne-epoch-{state.epoch:04d}.png",
+            title=f"t-SNE of {model.latent_map_labels.shape[0]} test-set latent means",
+        )
+    final = config.run_dir / checkpoints.CHECKPOINTS_DIR / "final"
+    write_model_folder(model, final, training=_training_summary(config, state, model))
+    print(f"Saved the trained model to {final}")
+    return final
+
+
+def _training_summary(config: TrainConfig, state: checkpoints.TrainState, model: VAE) -> dict:
+    return {
+        "config": {k: v for k, v in config.to_dict().items() if k not in PER_INVOCATION},
+        "device": str(model.device),
+        "epochs": state.epoch,
+        "steps": state.step,
+        "train_seconds": round(state.elapsed, 1),
+        "history": state.history,
+        "torch": torch.__version__,
+    }
+
+
+def _rng(generator: torch.Generator) -> dict[str, torch.Tensor]:
+    return {"generator": generator.get_state(), "torch": torch.get_rng_state()}
+
+
+def _prepare_run_dir(config: TrainConfig) -> None:
+    run_dir = config.run_dir
+    exists = checkpoints.has_checkpoint(run_dir)
+    if config.resume and not exists:
+        raise ConfigError(f"--resume: no checkpoint in {run_dir / checkpoints.CHECKPOINTS_DIR}")
+    if not config.resume and run_dir.exists() and any(run_dir.iterdir()):
+        if not config.overwrite:
+            raise ConfigError(
+                f"{run_dir} already holds a run; pass --resume to continue it, "
+                "--overwrite to start over, or another --exp-name"
+            )
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(run_dir / checkpoints.CHECKPOINTS_DIR)
+
+
+def _check_resumable(config: TrainConfig, model: VAE, run_dir: Path) -> None:
+    """The flags that shape the model must match the checkpoint's."""
+    wanted = {
+        "arch": config.arch,
+        "latent_dim": config.latent_dim,
+        "channels": config.channels,
+        "binarized": config.binarize,
+    }
+    if config.hidden_dim is not None:
+        wanted["hidden_dim"] = config.hidden_dim
+    saved = model.config
+    different = {k: (saved.get(k), v) for k, v in wanted.items() if saved.get(k) != v}
+    if different:
+        detail = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in different.items())
+        raise ConfigError(
+            f"--resume: {run_dir} was trained with different model options ({detail}); "
+            "pass the same options or use another --exp-name"
+        )
