@@ -7,6 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from .hub_stand_in import configure_environment, hub_fixture, start_session_hub
+
+# Before anything imports huggingface_hub (vae_hub does): point it at the local stand-in.
+configure_environment(start_session_hub().url)
+hub = pytest.fixture(hub_fixture)
+
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
@@ -24,6 +30,7 @@ TINY = dict(
     lr=3e-3,
     epochs=2,
     t_sne_points=60,
+    eval="smoke",
     progress=False,
     download=False,
     data_dir=str(DATA_DIR),

@@ -31,6 +31,7 @@ def test_a_run_writes_checkpoints_images_tsne_and_tensorboard(trained_model_dir)
             "config.json",
             "model.safetensors",
             "training.json",
+            "metrics.json",
             "samples.png",
             "digits.png",
             "digit_transit.png",

@@ -34,26 +34,24 @@ class ResBlock(nn.Module):
 
 
 class ConvEncoder(nn.Module):
-    """Strided convolutions 28 -> 14 -> 7 with a residual block at each scale, then a linear head.
+    """Two strided convolutions 28 -> 14 -> 7, two residual blocks at 7x7, then a linear head.
 
+    Depth sits at 7x7, where a convolution costs 16 times less than at full resolution: on
+    a CPU this trained faster per second than wider or full-resolution variants we measured.
     No dropout and no BatchNorm, so train and eval modes compute the same function and the
     ELBO that training optimises is the one evaluation reports.
     """
 
-    def __init__(self, latent_dim: int, channels: int, hidden_dim: int):
+    def __init__(self, latent_dim: int, channels: int, hidden_dim: int, blocks: int = 2):
         super().__init__()
         c = channels
         self.features = nn.Sequential(
-            nn.Conv2d(1, c, 3, padding=1),  # (B, 1, 28, 28) -> (B, c, 28, 28)
+            nn.Conv2d(1, c, 4, stride=2, padding=1),  # (B, 1, 28, 28) -> (B, c, 14, 14)
             nn.SiLU(),
-            nn.Conv2d(c, c, 4, stride=2, padding=1),  # -> (B, c, 14, 14)
-            ResBlock(c),
-            nn.SiLU(),
-            nn.Conv2d(c, 2 * c, 4, stride=2, padding=1),  # -> (B, 2c, 7, 7)
-            ResBlock(2 * c),
-            nn.SiLU(),
-            nn.Flatten(),  # -> (B, 2c * 49)
-            nn.Linear(2 * c * 49, hidden_dim),
+            nn.Conv2d(c, c, 4, stride=2, padding=1),  # -> (B, c, 7, 7)
+            *[ResBlock(c) for _ in range(blocks)],
+            nn.Flatten(),  # -> (B, c * 49)
+            nn.Linear(c * 49, hidden_dim),
             nn.SiLU(),
         )
         self.head = nn.Linear(hidden_dim, 2 * latent_dim)
@@ -64,30 +62,27 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """Mirror of `ConvEncoder`: linear to (2c, 7, 7), then upsampling 7 -> 14 -> 28."""
+    """Mirror of `ConvEncoder`: linear to (c, 7, 7), residual blocks, upsampling 7 -> 14 -> 28."""
 
-    def __init__(self, latent_dim: int, channels: int, hidden_dim: int):
+    def __init__(self, latent_dim: int, channels: int, hidden_dim: int, blocks: int = 2):
         super().__init__()
         c = channels
         self.channels = c
         self.fc = nn.Sequential(
             nn.Linear(latent_dim, hidden_dim),
             nn.SiLU(),
-            nn.Linear(hidden_dim, 2 * c * 49),
+            nn.Linear(hidden_dim, c * 49),
         )
         self.body = nn.Sequential(
-            ResBlock(2 * c),  # (B, 2c, 7, 7)
             nn.SiLU(),
-            nn.ConvTranspose2d(2 * c, c, 4, stride=2, padding=1),  # -> (B, c, 14, 14)
-            ResBlock(c),
+            *[ResBlock(c) for _ in range(blocks)],  # (B, c, 7, 7)
+            nn.ConvTranspose2d(c, c, 4, stride=2, padding=1),  # -> (B, c, 14, 14)
             nn.SiLU(),
-            nn.ConvTranspose2d(c, c, 4, stride=2, padding=1),  # -> (B, c, 28, 28)
-            nn.SiLU(),
-            nn.Conv2d(c, 1, 3, padding=1),  # -> (B, 1, 28, 28) logits
+            nn.ConvTranspose2d(c, 1, 4, stride=2, padding=1),  # -> (B, 1, 28, 28) logits
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.fc(z).view(-1, 2 * self.channels, 7, 7)  # (B, latent) -> (B, 2c, 7, 7)
+        h = self.fc(z).view(-1, self.channels, 7, 7)  # (B, latent) -> (B, c, 7, 7)
         return self.body(h)
 
 

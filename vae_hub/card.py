@@ -16,6 +16,7 @@ import torch
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from . import plots
+from .evaluation import METRICS
 from .files import atomic_directory, atomic_write_json
 from .generation import digit_transit, generate_digit, sample
 from .model import NUM_CLASSES, REPO_URL, VAE
@@ -30,25 +31,13 @@ IMAGE_FILES = {
     "loss_curves": "loss_curves.png",
 }
 
-# metrics.json key -> (label in the card, model-index metric type, format)
-METRICS = {
-    "negative_elbo": ("Negative ELBO (single sample)", "negative-elbo", "{:.2f}"),
-    "reconstruction": ("  reconstruction term", "reconstruction-nll", "{:.2f}"),
-    "kl": ("  KL term", "kl-divergence", "{:.2f}"),
-    "iwae_nll": ("IWAE bound on -log p(x)", "nll", "{:.2f}"),
-    "active_units": ("Active latent units", "active-units", "{:d}"),
-    "fd": ("Frechet distance of prior samples (classifier features)", "frechet-distance", "{:.2f}"),
-    "digit_accuracy": ("Digit-generation accuracy", "accuracy", "{:.2%}"),
-    "probe_accuracy": ("Linear probe accuracy on latent means", "probe-accuracy", "{:.2%}"),
-}
-
 
 def describe_arch(config: dict) -> str:
     c, h, d = config["channels"], config["hidden_dim"], config["latent_dim"]
     return {
         "conv": (
-            f"`conv` (vae-hub): residual conv encoder 28->14->7 ({c}/{2 * c} channels, SiLU), "
-            f"FC {h}, and its mirror-image decoder"
+            f"`conv` (vae-hub): strided convs 28->14->7 with two residual blocks at 7x7 "
+            f"({c} channels, SiLU), FC {h}, and its mirror-image decoder"
         ),
         "genzoo": (
             "`genzoo`: the original GenZoo conv VAE (convs 1-16-32-16 with max-pool and "

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import ConfigError, DataNotFoundError, InvalidModelError
+from .errors import ConfigError, DataNotFoundError, HubError, InvalidModelError
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -27,7 +27,7 @@ def guarded(fn: Callable[[], int]) -> int:
     """Run `fn`, turning the errors a user can fix into one line on stderr and exit code 2."""
     try:
         return fn()
-    except (ConfigError, DataNotFoundError, InvalidModelError, FileNotFoundError) as e:
+    except (ConfigError, DataNotFoundError, InvalidModelError, HubError, FileNotFoundError) as e:
         return _fail(str(e))
     except ValueError as e:  # bad values for the library's pure functions
         return _fail(str(e))
@@ -39,11 +39,24 @@ def train_main(argv: list[str] | None = None, prog: str = "train.py") -> int:
 
     def go() -> int:
         config = parse_args(argv, prog=prog)
+        if config.push:  # fail in seconds, not after a long run
+            from .hub import check_credentials, check_repo_id
+
+            check_repo_id(config.push)
+            user = check_credentials(config.hub_token)
+            print(f"Hub login OK ({user}); final/ will be pushed to {config.push}.")
         from .training import run
 
         result = run(config)
         if result.interrupted:
             return EXIT_INTERRUPTED
+        if config.push and result.final_dir is not None:
+            from .publish import push_model
+
+            url = push_model(
+                result.final_dir, config.push, token=config.hub_token, private=config.private
+            )
+            print(f"Pushed {result.final_dir} to {url}")
         logs = result.run_dir / "runs"
         print(f"Run folder: {result.run_dir}  (TensorBoard: tensorboard --logdir {logs})")
         return 0
@@ -135,6 +148,75 @@ def generate_command(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- vae-hub push / vae-hub space ---------------------------------------------------------
+
+
+def _add_hub_options(p) -> None:
+    p.add_argument("--private", action="store_true", help="create the repo as private")
+    p.add_argument(
+        "--hub-token", default=None, help="Hub token (default: HF_TOKEN or the saved login)"
+    )
+
+
+def add_push_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "push",
+        help="publish a model folder (or an exported Space) to the Hub",
+        description="Upload an existing folder to the Hub, e.g. after a push that failed.",
+    )
+    p.add_argument("folder", help="a model folder (config.json, model.safetensors, ...)")
+    p.add_argument("repo_id", help="the Hub repo, user/name")
+    p.add_argument(
+        "--repo-type", choices=("model", "space"), default="model", help="(default: model)"
+    )
+    _add_hub_options(p)
+    p.set_defaults(run=push_command)
+
+
+def push_command(args: argparse.Namespace) -> int:
+    from .publish import push_model, push_space
+
+    push = push_space if args.repo_type == "space" else push_model
+    url = push(args.folder, args.repo_id, token=args.hub_token, private=args.private or None)
+    print(f"Pushed {args.folder} to {url}")
+    return 0
+
+
+def add_space_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "space",
+        help="write a ready-to-run Gradio Space folder for a model (and optionally push it)",
+        description=(
+            "Write OUT_DIR with app.py, the vae_hub package, requirements.txt and a README.md "
+            "with the Space front matter. The folder also runs locally: cd OUT_DIR && "
+            "python app.py."
+        ),
+    )
+    p.add_argument("out_dir", help="folder to write (replaced if it exists)")
+    p.add_argument(
+        "--model", required=True, help="Hub repo id the Space serves, or a local model folder"
+    )
+    p.add_argument("--push", metavar="USER/SPACE", default=None, help="also upload it as a Space")
+    _add_hub_options(p)
+    p.set_defaults(run=space_command)
+
+
+def space_command(args: argparse.Namespace) -> int:
+    from .publish import export_space, push_space
+
+    if args.push:
+        from .hub import check_credentials, check_repo_id
+
+        check_repo_id(args.push)
+        check_credentials(args.hub_token)
+    folder = export_space(args.out_dir, args.model)
+    print(f"Wrote the Space to {folder} (run it: cd {folder} && python app.py)")
+    if args.push:
+        url = push_space(folder, args.push, token=args.hub_token, private=args.private or None)
+        print(f"Pushed the Space to {url}")
+    return 0
+
+
 # --- the `vae-hub` command ----------------------------------------------------------------
 
 
@@ -148,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.set_defaults(run=None)
     add_generate_parser(subparsers)
+    add_push_parser(subparsers)
+    add_space_parser(subparsers)
     return parser
 
 

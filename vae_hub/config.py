@@ -54,7 +54,9 @@ class TrainConfig:
     threads: int | None = _opt(None, "CPU threads for torch (default: torch's choice)")
     compile: bool = _opt(False, "torch.compile the model (faster steps after a warm-up)")
     max_steps: int | None = _opt(None, "stop after this many optimisation steps in all")
-    max_minutes: float | None = _opt(None, "stop after this many minutes of training")
+    max_minutes: float | None = _opt(
+        None, "stop after this many minutes of training (evaluation and saving not counted)"
+    )
     dry_run: bool = _opt(
         False, "smoke run in seconds: 5 steps, small evaluation subsets, no t-SNE wait"
     )
@@ -63,7 +65,23 @@ class TrainConfig:
     checkpoint_every: int = _opt(5, "keep a checkpoint folder every N epochs (and final/)")
     image_every: int = _opt(1, "save a reconstruction grid of test digits every N epochs")
     t_sne_points: int = _opt(2000, "test digits in the t-SNE plot and the stored latent map")
+    eval: str = _opt(
+        "quick",
+        "evaluation written to final/metrics.json: quick (IWAE k=100 on 1,000 test images), "
+        "full (k=1000 on all 10,000), smoke (seconds), none",
+        choices=("quick", "full", "smoke", "none"),
+    )
     progress: bool = _opt(True, "show tqdm progress bars")
+    push: str | None = _opt(None, "after training, publish final/ to this Hub repo (user/name)")
+    private: bool = _opt(False, "make the pushed repo private")
+    hub_token: str | None = field(
+        default=None,
+        repr=False,
+        metadata={
+            "help": "Hub token for --push (default: HF_TOKEN or the saved login)",
+            "secret": True,
+        },
+    )
 
     def __post_init__(self) -> None:
         for name, low in (
@@ -104,7 +122,12 @@ class TrainConfig:
         return Path(self.output_dir) / self.exp_name
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The options, minus secrets (the Hub token is never written anywhere)."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if not f.metadata.get("secret")
+        }
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
@@ -119,6 +142,9 @@ PER_INVOCATION = {
     "compile",
     "max_steps",
     "max_minutes",
+    "push",
+    "private",
+    "hub_token",
 }
 
 

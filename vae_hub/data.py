@@ -124,3 +124,33 @@ def num_batches(n: int, batch_size: int, drop_last: bool = True) -> int:
     if drop_last and n >= batch_size:
         return n // batch_size
     return -(-n // batch_size)
+
+
+EXAMPLES = ("assets", "mnist_examples.safetensors")
+EXAMPLES_PER_DIGIT = 10
+
+
+def load_examples() -> MnistSplit:
+    """Ten real MNIST test digits of each class (shipped with the package; MNIST is
+    CC BY-SA 3.0), so the demo can offer inputs without the dataset. Sorted by digit:
+    example i of digit d is row d * 10 + i."""
+    from importlib import resources
+
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(resources.files("vae_hub").joinpath(*EXAMPLES)))
+    return MnistSplit(tensors["images"], tensors["labels"])
+
+
+def build_examples(test: MnistSplit, path: str | Path) -> None:
+    """Write the first EXAMPLES_PER_DIGIT test digits of each class to `path`."""
+    from safetensors.torch import save_file
+
+    rows = torch.cat(
+        [torch.nonzero(test.labels == d).flatten()[:EXAMPLES_PER_DIGIT] for d in range(10)]
+    )
+    save_file(
+        {"images": test.images[rows].contiguous(), "labels": test.labels[rows].contiguous()},
+        str(path),
+        metadata={"source": "MNIST test split (LeCun, Cortes, Burges; CC BY-SA 3.0)"},
+    )

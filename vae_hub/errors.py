@@ -19,3 +19,11 @@ class ConfigError(ValueError):
 
 class ModelNotFoundError(InvalidModelError):
     """No model at that folder or repo id (or it is private, or offline and not cached)."""
+
+
+class HubError(RuntimeError):
+    """Talking to the Hub failed (no token, rejected token, unreachable, HTTP error).
+
+    The message names the cause and, for uploads, the command that retries; local files
+    are never touched by a failed upload.
+    """

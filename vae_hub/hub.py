@@ -1,10 +1,15 @@
-"""Talking to the Hugging Face Hub: downloading a model's files with clear errors."""
+"""Talking to the Hugging Face Hub: credentials, uploads and downloads, with clear errors.
+
+Everything goes through huggingface_hub's own client (HfApi, hf_hub_download), so HF_ENDPOINT,
+HF_TOKEN, HF_HOME, HF_HUB_OFFLINE and the saved login behave as that library documents. A
+token is passed along, never printed, logged or written to a file.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from huggingface_hub import constants, hf_hub_download
+from huggingface_hub import HfApi, constants, get_token, hf_hub_download
 from huggingface_hub.errors import (
     EntryNotFoundError,
     HfHubHTTPError,
@@ -13,8 +18,9 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
+from huggingface_hub.utils import validate_repo_id
 
-from .errors import ModelNotFoundError
+from .errors import HubError, ModelNotFoundError
 from .serialization import CONFIG_NAME, WEIGHTS_NAME
 
 
@@ -76,3 +82,80 @@ def _download(repo_id: str, filename: str, revision: str | None, **kwargs) -> st
 
 def cache_location(cache_dir: str | Path | None) -> str:
     return str(cache_dir or constants.HF_HUB_CACHE)
+
+
+# --- uploads --------------------------------------------------------------------------------
+
+LOGIN_HINT = "pass --hub-token, set HF_TOKEN, or run `hf auth login`"
+
+
+def check_repo_id(repo_id: str) -> str:
+    """A Hub repo id ("name" or "owner/name"), or HubError saying what is wrong with it."""
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as e:
+        raise HubError(f"{repo_id!r} is not a valid Hub repo id: {e}") from e
+    return repo_id
+
+
+def check_credentials(token: str | None = None) -> str:
+    """The account name the token belongs to. Run before a long job that ends in a push, so
+    a missing or rejected token is reported in seconds, not after training."""
+    token = token or get_token()
+    if not token:
+        raise HubError(f"not logged in to the Hub at {constants.ENDPOINT}: {LOGIN_HINT}")
+    try:
+        return HfApi(token=token).whoami(token=token)["name"]
+    except Exception as e:  # HTTP statuses and transport failures alike
+        raise HubError(f"cannot use the Hub token: {describe_failure(e)}") from e
+
+
+def describe_failure(error: Exception) -> str:
+    """One line naming why a Hub call failed: HTTP status and cause, or the network."""
+    if isinstance(error, HfHubHTTPError):
+        status = error.response.status_code if error.response is not None else None
+        cause = {
+            401: f"the Hub rejected the token (HTTP 401); {LOGIN_HINT}",
+            403: "the token may not write there (HTTP 403): check its permissions and the owner",
+            404: "not found (HTTP 404): check the owner and repo name",
+        }.get(status)
+        if cause is None:
+            server = error.server_message or str(error).splitlines()[0]
+            cause = f"the Hub answered HTTP {status}: {server}"
+        return cause
+    if isinstance(error, HFValidationError):
+        return str(error)
+    return f"cannot reach the Hub at {constants.ENDPOINT} ({type(error).__name__}: {error})"
+
+
+def upload_folder(
+    folder: str | Path,
+    repo_id: str,
+    *,
+    token: str | None = None,
+    private: bool | None = None,
+    repo_type: str = "model",
+    allow_patterns: list[str] | None = None,
+    commit_message: str = "Upload with vae-hub",
+    retry_command: str,
+) -> str:
+    """Create `repo_id` if needed and upload `folder` in one commit; returns the repo URL.
+
+    On failure raises HubError naming the cause and `retry_command`.
+    """
+    api = HfApi(token=token or None)
+    try:
+        url = api.create_repo(repo_id, private=private, repo_type=repo_type, exist_ok=True)
+        api.upload_folder(
+            folder_path=str(folder),
+            repo_id=url.repo_id,
+            repo_type=repo_type,
+            allow_patterns=allow_patterns,
+            commit_message=commit_message,
+        )
+    except Exception as e:
+        raise HubError(
+            f"pushing to {repo_id} failed: {describe_failure(e)}. Nothing local was changed; "
+            f"retry with: {retry_command}"
+        ) from e
+    return str(url)

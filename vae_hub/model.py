@@ -18,7 +18,7 @@ from .architectures import ARCHITECTURES, IMAGE_SHAPE
 
 NUM_CLASSES = 10
 REPO_URL = "https://github.com/vae-hub/vae-hub"
-DEFAULT_HIDDEN_DIM = {"conv": 512, "genzoo": 256, "mlp": 400}
+DEFAULT_HIDDEN_DIM = {"conv": 256, "genzoo": 256, "mlp": 400}
 
 # config.json schema: field -> allowed Python types (bool is kept apart from int on purpose).
 CONFIG_TYPES: dict[str, tuple[type, ...]] = {
@@ -44,12 +44,12 @@ class VAE(
 
     Parameters:
         latent_dim: Size of the latent code z.
-        arch: "conv" (ours: residual conv encoder/decoder, the default), "genzoo" (the
+        arch: "conv" (ours: conv encoder/decoder with residual blocks at 7x7), "genzoo" (the
             original GenZoo conv VAE, layer for layer) or "mlp" (the 784-400-20 VAE of the
             PyTorch examples).
-        channels: Base width of the "conv" arch (its second scale has twice as many).
+        channels: Width of the "conv" arch's convolutions.
         hidden_dim: Width of the fully connected layer(s); None picks the arch's own
-            (conv 512, mlp 400; genzoo is fixed at 512/256 and ignores it).
+            (conv 256, mlp 400; genzoo is fixed at 512/256 and ignores it).
         latent_map_points: How many test-set latent means the stored 2-D latent map holds.
         binarized: True when trained on dynamically binarized MNIST (evaluation then
             binarizes the test images too).

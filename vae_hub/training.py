@@ -18,13 +18,14 @@ from tqdm.auto import tqdm
 from . import checkpoints, data, plots
 from .config import PER_INVOCATION, TrainConfig
 from .errors import ConfigError
-from .evaluation import negative_elbo, prepare_images
+from .evaluation import evaluate_model, format_table, negative_elbo, prepare_images
 from .files import atomic_write_json, remove_stale_temporaries
 from .latent import fit_latent_state
 from .losses import elbo_loss
 from .model import VAE
 
 DRY_RUN_STEPS = 5
+DRY_RUN_TRAIN = 2000
 DRY_RUN_EVAL = 500
 DRY_RUN_TSNE = 200
 IMAGE_GRID_PER_ROW = 8
@@ -92,14 +93,14 @@ class Limits:
     """When to stop early; checked after every step."""
 
     max_steps: int | None
-    deadline: float | None  # time.monotonic() value
+    max_seconds: float | None  # of training; evaluation and saving do not count
     stop: StopFlag
 
-    def reached(self, step: int) -> bool:
+    def reached(self, step: int, trained_seconds: float) -> bool:
         return (
             self.stop.requested
             or (self.max_steps is not None and step >= self.max_steps)
-            or (self.deadline is not None and time.monotonic() >= self.deadline)
+            or (self.max_seconds is not None and trained_seconds >= self.max_seconds)
         )
 
 
@@ -166,7 +167,8 @@ def train_one_epoch(
             if state.batch % 10 == 0 or state.batch == per_epoch:
                 avg = (sums["reconstruction"] + sums["kl"]) / sums["images"]
                 bar.set_postfix(loss=f"{avg:.2f}", kl=f"{sums['kl'] / sums['images']:.2f}")
-            if state.batch < per_epoch and limits.reached(state.step):
+            trained = state.elapsed + time.monotonic() - started
+            if state.batch < per_epoch and limits.reached(state.step, trained):
                 finished = False
                 break
     finally:
@@ -187,7 +189,8 @@ def run(config: TrainConfig) -> TrainResult:
     torch.manual_seed(config.seed)  # initialisation and dropout; batches use their own RNGs
     train = data.load_mnist(config.data_dir, train=True, download=config.download).to(device)
     test = data.load_mnist(config.data_dir, train=False, download=config.download).to(device)
-    eval_split = test.subset(DRY_RUN_EVAL) if config.dry_run else test
+    if config.dry_run:  # seconds-long: train a few steps, score and map small subsets
+        train, test = train.subset(DRY_RUN_TRAIN), test.subset(DRY_RUN_EVAL)
     map_points = min(config.t_sne_points, DRY_RUN_TSNE if config.dry_run else len(test))
 
     generator = torch.Generator(device=device).manual_seed(config.seed)
@@ -223,16 +226,16 @@ def run(config: TrainConfig) -> TrainResult:
     fixed = data.to_float(test.images[: IMAGE_GRID_PER_ROW * IMAGE_GRID_ROWS])
     result = TrainResult(run_dir, None, state)
     with StopFlag() as stop:
-        deadline = time.monotonic() + 60 * config.max_minutes if config.max_minutes else None
-        limits = Limits(max_steps, deadline, stop)
+        max_seconds = 60 * config.max_minutes if config.max_minutes else None
+        limits = Limits(max_steps, max_seconds, stop)
         try:
-            while state.epoch < config.epochs and not limits.reached(state.step):
+            while state.epoch < config.epochs and not limits.reached(state.step, state.elapsed):
                 finished = train_one_epoch(
                     model, step_fn, optimizer, train, config, state, generator, limits
                 )
                 if not finished and stop.requested:
                     break
-                _end_epoch(model, config, state, eval_split, writer, fixed, finished)
+                _end_epoch(model, config, state, test, writer, fixed, finished)
                 keep = finished and state.epoch % config.checkpoint_every == 0
                 checkpoints.save_checkpoint(run_dir, model, optimizer, state, _rng(generator), keep)
                 if not finished:
@@ -251,14 +254,14 @@ def run(config: TrainConfig) -> TrainResult:
     return result
 
 
-def _end_epoch(model, config, state, eval_split, writer, fixed, finished) -> None:
+def _end_epoch(model, config, state, test, writer, fixed, finished) -> None:
     """Evaluate, log and draw after an epoch. A partial epoch (ended by --max-steps or
     --max-minutes) is recorded as such and stays open, so --resume completes it."""
     sums = state.partial
     n = max(sums["images"], 1.0)
     train_terms = {"reconstruction": sums["reconstruction"] / n, "kl": sums["kl"] / n}
     train_terms["total"] = train_terms["reconstruction"] + train_terms["kl"]
-    test_elbo = negative_elbo(model, eval_split, seed=config.seed)
+    test_elbo = negative_elbo(model, test, seed=config.seed)
     test_terms = {
         "reconstruction": test_elbo.reconstruction,
         "kl": test_elbo.kl,
@@ -273,6 +276,7 @@ def _end_epoch(model, config, state, eval_split, writer, fixed, finished) -> Non
         "epoch": epoch_number,
         "step": state.step,
         "elapsed_s": round(state.elapsed, 2),
+        "train_images": int(sums["images"]),
         "train": train_terms,
         "test": test_terms,
     }
@@ -312,8 +316,15 @@ def _finish(model, config, train, test, state, writer) -> Path:
             config.run_dir / "t_sne" / f"t_sne-epoch-{state.epoch:04d}.png",
             title=f"t-SNE of {model.latent_map_labels.shape[0]} test-set latent means",
         )
+    metrics = None
+    profile = "smoke" if config.dry_run and config.eval != "none" else config.eval
+    if profile != "none":
+        print(f"Evaluating ({profile}) ...")
+        metrics = evaluate_model(model, train, test, profile=profile, seed=config.seed)
+        print(format_table(metrics))
     final = config.run_dir / checkpoints.CHECKPOINTS_DIR / "final"
-    write_model_folder(model, final, training=_training_summary(config, state, model))
+    training = _training_summary(config, state, model)
+    write_model_folder(model, final, training=training, metrics=metrics)
     print(f"Saved the trained model to {final}")
     return final
 

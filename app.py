@@ -1,0 +1,81 @@
+"""The vae-hub demo: `python app.py [--model FOLDER_OR_REPO] [--host H] [--port P]`.
+
+Serves five tabs (sample, interpolate, digit, reconstruct, latent map) on
+http://127.0.0.1:7860 by default. Host and port also come from GRADIO_SERVER_NAME /
+GRADIO_SERVER_PORT, so this file runs unchanged as a hosted Space. With no --model it loads
+the model named by VAE_HUB_MODEL, else the one bundled with the package (works offline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from vae_hub.errors import InvalidModelError
+from vae_hub.pretrained import bundled_model_path
+from vae_hub.ui import build_demo, launch_kwargs, queued
+
+MODEL_ENV = "VAE_HUB_MODEL"
+DEFAULT_MODEL: str | None = None  # `vae-hub space` writes the Space's model here
+
+
+def default_model() -> str:
+    """$VAE_HUB_MODEL, else DEFAULT_MODEL (a repo id, or a folder beside this file), else
+    the model bundled with the package."""
+    if os.environ.get(MODEL_ENV):
+        return os.environ[MODEL_ENV]
+    if DEFAULT_MODEL:
+        beside = Path(__file__).resolve().parent / DEFAULT_MODEL
+        return str(beside) if beside.is_dir() else DEFAULT_MODEL
+    return str(bundled_model_path())
+
+
+def create_demo(model: str | None = None):
+    """Load the model once and build the page for it."""
+    from vae_hub import VAE
+
+    source = model or default_model()
+    return build_demo(VAE.from_pretrained(source), source)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python app.py", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="save_pretrained folder or Hub repo id (default: $VAE_HUB_MODEL, else bundled)",
+    )
+    parser.add_argument(
+        "--host",
+        default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        help="port (default: $GRADIO_SERVER_PORT or 7860)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        page = demo if demo is not None and args.model is None else create_demo(args.model)
+    except InvalidModelError as e:
+        print(f"error: cannot load the model: {e}", file=sys.stderr)
+        return 2
+    queued(page).launch(server_name=args.host, server_port=args.port, **launch_kwargs())
+    return 0
+
+
+try:  # module level, so `from app import demo` works for tests and `gradio app.py` reloads
+    demo = create_demo()
+except InvalidModelError:  # main() reports it; importing must not crash
+    demo = None
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""The demo: every tab's function, then the real server through gradio_client."""
+
+from __future__ import annotations
+
+import io
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vae_hub import VAE, handlers
+from vae_hub.handlers import MAX_GRID, UPSCALE
+
+CELL = 30  # a 28 px digit plus torchvision's 2 px grid padding
+
+
+def grid_px(n: int, scale: int = UPSCALE) -> int:
+    return (n * CELL + 2) * scale
+
+
+def test_sample_tab_returns_an_upscaled_grid_and_the_seed(trained_model):
+    picture, text = handlers.sample_tab(trained_model, 3, 42, 0.8)
+    assert picture.mode == "L" and picture.size == (grid_px(3), grid_px(3))
+    assert "42" in text
+    again, _ = handlers.sample_tab(trained_model, 3, 42, 0.8)
+    assert np.array_equal(np.asarray(picture), np.asarray(again))
+    other, _ = handlers.sample_tab(trained_model, 3, 43, 0.8)
+    assert not np.array_equal(np.asarray(picture), np.asarray(other))
+
+
+def test_nearest_neighbour_upscaling_keeps_pixels_crisp(trained_model):
+    picture, _ = handlers.sample_tab(trained_model, 1, 0, 1.0)
+    block = np.asarray(picture)[UPSCALE * 2 : UPSCALE * 3, UPSCALE * 2 : UPSCALE * 3]
+    assert (block == block[0, 0]).all()  # one source pixel -> one flat 8x8 block
+
+
+def test_parameters_are_clamped_or_rejected(trained_model):
+    picture, text = handlers.sample_tab(trained_model, 500, -5, 99)
+    assert picture.size == (grid_px(MAX_GRID), grid_px(MAX_GRID))
+    assert "**0**" in text and "temperature 2" in text
+    for bad in ("many", None, float("nan")):
+        with pytest.raises(ValueError, match="grid size must be"):
+            handlers.sample_tab(trained_model, bad, 0, 1.0)
+
+
+def test_digit_tab(trained_model):
+    picture = handlers.digit_tab(trained_model, "7", 2, 0, 1.0)
+    assert picture.size == (grid_px(2), grid_px(2))
+
+
+def test_interpolate_tab_with_examples_and_with_a_drawing(trained_model):
+    strip, gif = handlers.interpolate_tab(trained_model, "2", 0, None, "7", 3, None, 6, "slerp")
+    assert strip.size == (grid_px(6, 4), grid_px(1, 4))
+    animation = Image.open(gif)
+    assert animation.format == "GIF" and animation.n_frames == 2 * 6 - 2
+    drawing = np.full((280, 280), 255, dtype=np.uint8)
+    drawing[60:220, 130:150] = 0  # a "1" drawn in black on the white Sketchpad
+    sketch = {"background": None, "layers": [], "composite": drawing}
+    strip2, _ = handlers.interpolate_tab(trained_model, "2", 0, sketch, "7", 3, None, 6, "linear")
+    assert strip2.size == strip.size
+    with pytest.raises(ValueError, match="method"):
+        handlers.interpolate_tab(trained_model, "2", 0, None, "7", 0, None, 6, "cubic")
+
+
+def test_reconstruct_tab_accepts_all_kinds_of_pictures(trained_model):
+    rgba = np.zeros((120, 90, 4), dtype=np.uint8)
+    rgba[20:100, 40:50] = (10, 10, 10, 255)
+    seen, rebuilt, landed = handlers.reconstruct_tab(trained_model, Image.fromarray(rgba, "RGBA"))
+    assert seen.size == rebuilt.size == (grid_px(1), grid_px(1))
+    assert landed.mode == "RGB" and landed.width > 300
+    with pytest.raises(ValueError, match="blank"):
+        handlers.reconstruct_tab(trained_model, Image.new("L", (64, 64), 0))
+
+
+def test_uploads_are_checked_before_they_are_decoded():
+    with pytest.raises(ValueError, match="no image"):
+        handlers.upload_to_image(None)
+    huge = Image.new("L", (5000, 5000))
+    with pytest.raises(ValueError, match="at most"):
+        handlers.upload_to_image(huge)
+
+
+def test_sketch_to_image():
+    assert handlers.sketch_to_image(None) is None
+    assert handlers.sketch_to_image({"composite": np.full((10, 10), 255, np.uint8)}) is None
+    drawn = np.full((10, 10), 255, np.uint8)
+    drawn[3, 3] = 0
+    assert handlers.sketch_to_image({"composite": drawn}) is drawn
+
+
+def test_latent_map_tab_uses_the_stored_map(trained_model):
+    picture, manifold = handlers.latent_map_tab(trained_model)
+    assert picture.mode == "RGB" and manifold is None
+
+
+def test_latent_map_without_stored_map_and_manifold_for_2d_latents():
+    model = VAE(latent_dim=2, channels=4, hidden_dim=8, latent_map_points=0).eval()
+    picture, manifold = handlers.latent_map_tab(model)
+    assert picture.mode == "RGB"
+    assert manifold.size == ((15 * CELL + 2) * 2,) * 2
+
+
+def test_random_seed_does_not_touch_torch_rng():
+    torch.manual_seed(5)
+    expected = torch.rand(2)
+    torch.manual_seed(5)
+    seeds = {handlers.random_seed() for _ in range(5)}
+    assert torch.equal(torch.rand(2), expected) and len(seeds) > 1
+
+
+# --- the live server --------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(trained_model_dir, tmp_path_factory):
+    from vae_hub.ui import build_demo, launch_kwargs, queued
+
+    model = VAE.from_pretrained(trained_model_dir)
+    demo = queued(build_demo(model, str(trained_model_dir)))
+    demo.launch(
+        server_name="127.0.0.1",
+        server_port=free_port(),
+        prevent_thread_lock=True,
+        quiet=True,
+        **launch_kwargs(),
+    )
+    yield demo.local_url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    from gradio_client import Client
+
+    return Client(server, verbose=False)
+
+
+def _read(path) -> np.ndarray:
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"  # PNG, never lossy WebP
+    return np.asarray(Image.open(io.BytesIO(data)))
+
+
+def test_every_endpoint_has_a_stable_name(client):
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert {
+        "/sample",
+        "/random_sample",
+        "/interpolate",
+        "/digit",
+        "/reconstruct",
+        "/reconstruct_drawing",
+        "/latent_map",
+        "/noop",
+    } <= names
+
+
+def test_sample_endpoint_same_seed_same_bytes(client):
+    first, text = client.predict(4, 7, 1.0, api_name="/sample")
+    second, _ = client.predict(4, 7, 1.0, api_name="/sample")
+    a, b = _read(first), _read(second)
+    assert a.shape == (grid_px(4), grid_px(4)) and a.dtype == np.uint8
+    assert np.array_equal(a, b) and "7" in text
+    seed, picture, _ = client.predict(2, 1.0, api_name="/random_sample")
+    assert seed >= 0 and _read(picture).shape == (grid_px(2), grid_px(2))
+
+
+def test_digit_interpolate_latent_map_endpoints(client):
+    assert _read(client.predict("3", 2, 0, 1.0, api_name="/digit")).shape == (grid_px(2),) * 2
+    strip, gif = client.predict("1", 0, None, "8", 2, None, 5, "linear", api_name="/interpolate")
+    assert _read(strip).shape == (grid_px(1, 4), grid_px(5, 4))
+    assert Path(gif).read_bytes()[:6] in (b"GIF89a", b"GIF87a")
+    picture, _ = client.predict(api_name="/latent_map")
+    assert _read(picture).ndim == 3
+
+
+def test_reconstruct_endpoint_with_an_upload(client, tmp_path, test_split):
+    from gradio_client import handle_file
+
+    digit = 255 - test_split.images[0].numpy()
+    path = tmp_path / "digit.png"
+    Image.fromarray(digit).resize((112, 112)).save(path)
+    seen, rebuilt, landed = client.predict(handle_file(str(path)), api_name="/reconstruct")
+    seen = _read(seen)
+    assert seen.shape == (grid_px(1), grid_px(1)) and seen.max() == 255
+    assert _read(rebuilt).shape == seen.shape and _read(landed).ndim == 3
+
+
+def test_noop(client):
+    assert client.predict(api_name="/noop") == "ok"

@@ -1,0 +1,315 @@
+"""Publishing and loading through the real huggingface_hub client, over HTTP, against the
+local Hub stand-in (tests/hub_stand_in.py): push, from_pretrained, Spaces, and failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import save_file
+
+from vae_hub import VAE, InvalidModelError, ModelNotFoundError
+from vae_hub.cli import main, train_main
+
+from .conftest import DATA_DIR, ROOT
+
+TOKEN = "hf_test_token_never_printed_0123456789"
+TINY_FLAGS = [
+    "--data-dir", str(DATA_DIR), "--no-download", "--channels", "4", "--hidden-dim", "32",
+    "--latent-dim", "4", "--batch-size", "64", "--epochs", "1", "--t-sne-points", "40",
+    "--eval", "smoke", "--no-progress",
+]  # fmt: skip
+
+
+def front_matter(text: str) -> dict:
+    return yaml.safe_load(text.split("---")[1])
+
+
+@pytest.fixture
+def pushed(hub, tmp_path, capsys):
+    """train.py --push: a tiny run published to tester/tiny-vae."""
+    code = train_main([*TINY_FLAGS, "--output-dir", str(tmp_path / "exp"), "--exp-name", "t",
+                       "--push", "tester/tiny-vae", "--hub-token", TOKEN])  # fmt: skip
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    return tmp_path / "exp" / "t", out
+
+
+def test_train_push_then_from_pretrained_in_a_fresh_cache(pushed, hub, tmp_path):
+    run_dir, out = pushed
+    assert f"{hub.url}/tester/tiny-vae" in out.out
+    files = hub.files("tester/tiny-vae")
+    for name in ("config.json", "model.safetensors", "README.md", "metrics.json",
+                 "samples.png", "digit_transit.png", "latent_map.png", "loss_curves.png"):  # fmt: skip
+        assert name in files, name
+    assert "training_state.safetensors" not in files
+    local = VAE.from_pretrained(run_dir / "checkpoints" / "final")
+    remote = VAE.from_pretrained("tester/tiny-vae", cache_dir=tmp_path / "fresh-cache")
+    x = torch.rand(3, 1, 28, 28)
+    for a, b in zip(local(x), remote(x), strict=True):
+        assert torch.equal(a, b)
+    assert torch.equal(local.class_means, remote.class_means)
+    assert any((tmp_path / "fresh-cache").rglob("model.safetensors"))
+
+
+def test_the_card_on_the_hub_parses_and_its_snippet_runs(pushed, hub, tmp_path):
+    card = hub.files("tester/tiny-vae")["README.md"].decode()
+    meta = front_matter(card)
+    assert meta["library_name"] == "vae-hub" and meta["license"] == "mit"
+    assert meta["datasets"] == ["mnist"]
+    assert meta["pipeline_tag"] == "unconditional-image-generation"
+    assert {"vae", "mnist"} <= set(meta["tags"])
+    results = meta["model-index"][0]["results"][0]
+    assert results["dataset"]["type"] == "mnist"
+    assert {m["type"] for m in results["metrics"]} >= {"negative-elbo", "nll", "accuracy"}
+    assert "More Information Needed" not in card
+    assert '"tester/tiny-vae"' in card and "(samples.png)" in card and "python train.py" in card
+    snippet = re.search(r"```python\n(.*?)```", card, re.S).group(1)
+    proc = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "HF_HOME": str(tmp_path / "h")})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "torch.Size([16, 1, 28, 28]) torch.Size([8, 1, 28, 28])" in proc.stdout
+
+
+def test_the_token_is_never_written_or_printed(pushed, hub):
+    run_dir, out = pushed
+    assert TOKEN not in out.out + out.err
+    for path in run_dir.rglob("*"):
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
+    for content in hub.files("tester/tiny-vae").values():
+        assert TOKEN.encode() not in content
+    assert TOKEN in hub.tokens_seen  # it did authenticate the upload
+
+
+def test_revision_offline_mode_and_local_files_only(pushed, hub, tmp_path):
+    cache = tmp_path / "cache"
+    head = hub.commits("tester/tiny-vae")[-1]
+    model = VAE.from_pretrained("tester/tiny-vae", revision=head, cache_dir=cache)
+    assert model.latent_dim == 4
+    with pytest.raises(ModelNotFoundError, match="no revision"):
+        VAE.from_pretrained("tester/tiny-vae", revision="0" * 40, cache_dir=cache)
+    with pytest.raises(ModelNotFoundError, match="not in the cache"):
+        VAE.from_pretrained("tester/tiny-vae", local_files_only=True, cache_dir=tmp_path / "empty")
+    hub.stop()  # the Hub is gone; the cached copy still loads, offline
+    code = (
+        "from vae_hub import VAE; "
+        f"print(VAE.from_pretrained('tester/tiny-vae', cache_dir={str(cache)!r}).latent_dim)"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env=env)  # fmt: skip
+    assert proc.returncode == 0 and proc.stdout.strip() == "4", proc.stderr
+
+
+def test_a_missing_repo_is_one_clear_error(hub, tmp_path):
+    with pytest.raises(ModelNotFoundError, match="no model repo 'tester/nothing'"):
+        VAE.from_pretrained("tester/nothing", cache_dir=tmp_path)
+    with pytest.raises(ModelNotFoundError, match="not a valid Hub repo id|no model folder"):
+        VAE.from_pretrained("bad repo!", cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"model_type": "bert", "hidden_size": 768}, "not a vae-hub VAE config"),
+        ({"latent_dim": "20"}, "'latent_dim' must be int"),
+        ({"latent_dim": 4, "channels": 4, "hidden_dim": 32, "extra": 1}, "unknown config field"),
+    ],
+)
+def test_foreign_or_malformed_repos_are_refused(hub, tmp_path, config, message):
+    weights = tmp_path / "w.safetensors"
+    save_file({"x": torch.zeros(1)}, str(weights))
+    hub.add_repo("tester/foreign", {"config.json": json.dumps(config).encode(),
+                                     "model.safetensors": weights.read_bytes()})  # fmt: skip
+    with pytest.raises(InvalidModelError, match=message):
+        VAE.from_pretrained("tester/foreign", cache_dir=tmp_path / "c")
+
+
+def test_weights_that_do_not_match_the_config_are_refused(hub, tmp_path):
+    model = VAE(latent_dim=4, channels=4, hidden_dim=32, latent_map_points=0)
+    model.save_pretrained(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    config["latent_dim"] = 5
+    hub.add_repo("tester/mismatch", {"config.json": json.dumps(config).encode(),
+                                      "model.safetensors": (tmp_path / "m" / "model.safetensors").read_bytes()})  # fmt: skip
+    with pytest.raises(InvalidModelError, match="does not match its config.json"):
+        VAE.from_pretrained("tester/mismatch", cache_dir=tmp_path / "c")
+    hub.add_repo("tester/no-weights", {"config.json": json.dumps(config).encode()})
+    with pytest.raises(ModelNotFoundError, match="has no model.safetensors"):
+        VAE.from_pretrained("tester/no-weights", cache_dir=tmp_path / "c")
+
+
+# --- failures while publishing ---------------------------------------------------------------
+
+
+@pytest.fixture
+def model_dir(trained_model_dir):
+    return trained_model_dir
+
+
+def _push(folder, repo, *extra, capsys):
+    code = main(["push", str(folder), repo, "--hub-token", TOKEN, *extra])
+    out = capsys.readouterr()
+    assert TOKEN not in out.out + out.err
+    return code, out
+
+
+def _assert_intact(folder):
+    assert VAE.from_pretrained(folder).has_class_gaussians
+    assert (folder / "README.md").is_file()
+
+
+@pytest.mark.parametrize("status, cause", [(401, "rejected the token"), (403, "may not write"),
+                                           (404, "not found"), (500, "HTTP 500")])  # fmt: skip
+def test_push_failures_name_the_cause_and_the_retry_command(hub, model_dir, capsys, status, cause):
+    hub.fail("create", status)
+    code, out = _push(model_dir, "tester/fails", capsys=capsys)
+    assert code == 2
+    assert cause in out.err and f"retry with: vae-hub push {model_dir} tester/fails" in out.err
+    assert out.err.count("\n") == 1  # one line, no traceback
+    _assert_intact(model_dir)
+
+
+def test_upload_failure_after_the_repo_exists(hub, model_dir, capsys):
+    hub.fail("commit", 500)
+    code, out = _push(model_dir, "tester/half", capsys=capsys)
+    assert code == 2 and "HTTP 500" in out.err
+    assert "model.safetensors" not in hub.files("tester/half")  # nothing half-uploaded
+    _assert_intact(model_dir)
+    hub.clear_failures()
+    code, out = _push(model_dir, "tester/half", capsys=capsys)  # the printed retry works
+    assert code == 0 and "model.safetensors" in hub.files("tester/half")
+
+
+def test_unreachable_hub(hub, model_dir, capsys):
+    hub.stop()
+    code, out = _push(model_dir, "tester/gone", capsys=capsys)
+    assert code == 2 and "cannot reach the Hub" in out.err and hub.url in out.err
+    _assert_intact(model_dir)
+
+
+def test_invalid_repo_id(hub, model_dir, capsys):
+    code, out = _push(model_dir, "not a/valid/repo", capsys=capsys)
+    assert code == 2 and "not a valid Hub repo id" in out.err
+    assert hub.requests == []
+
+
+def test_credentials_are_checked_before_training(hub, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    started = time.monotonic()
+    code = train_main([*TINY_FLAGS, "--output-dir", str(tmp_path), "--push", "tester/x"])
+    out = capsys.readouterr()
+    assert code == 2 and "not logged in" in out.err and "HF_TOKEN" in out.err
+    assert not (tmp_path / "mnist").exists() and time.monotonic() - started < 30
+    hub.valid_tokens = {"the-right-one"}
+    code = train_main([*TINY_FLAGS, "--output-dir", str(tmp_path), "--push", "tester/x",
+                       "--hub-token", TOKEN])  # fmt: skip
+    out = capsys.readouterr()
+    assert code == 2 and "rejected the token" in out.err and TOKEN not in out.err
+    assert not (tmp_path / "mnist").exists()
+
+
+def test_hf_token_environment_variable_is_used(hub, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    hub.valid_tokens = {TOKEN}
+    code = train_main([*TINY_FLAGS, "--output-dir", str(tmp_path), "--push", "tester/env",
+                       "--private"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert hub.repo("tester/env").private
+
+
+def test_a_push_failing_after_training_keeps_the_model(hub, tmp_path, capsys):
+    hub.fail("commit", 500)
+    code = train_main([*TINY_FLAGS, "--output-dir", str(tmp_path), "--push", "tester/late",
+                       "--hub-token", TOKEN])  # fmt: skip
+    err = capsys.readouterr().err
+    final = tmp_path / "mnist" / "checkpoints" / "final"
+    assert code == 2 and f"vae-hub push {final} tester/late" in err
+    _assert_intact(final)
+
+
+# --- Spaces ---------------------------------------------------------------------------------
+
+
+def test_space_export_push_and_files(hub, pushed, tmp_path, capsys):
+    out_dir = tmp_path / "space"
+    code = main(["space", str(out_dir), "--model", "tester/tiny-vae", "--push", "tester/demo",
+                 "--hub-token", TOKEN])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    files = hub.files("tester/demo", repo_type="space")
+    for name in ("app.py", "requirements.txt", "README.md", "vae_hub/__init__.py",
+                 "vae_hub/ui.py", "vae_hub/templates/MODEL_CARD.md"):  # fmt: skip
+        assert name in files, name
+    meta = front_matter(files["README.md"].decode())
+    assert meta["sdk"] == "gradio" and meta["app_file"] == "app.py"
+    assert meta["models"] == ["tester/tiny-vae"] and meta["license"] == "mit"
+    assert meta["sdk_version"] and meta["short_description"]
+    requirements = files["requirements.txt"].decode().split()
+    assert any(r.startswith("gradio==") for r in requirements)
+    assert "DEFAULT_MODEL: str | None = 'tester/tiny-vae'" in files["app.py"].decode()
+    assert not any(name.startswith("vae_hub/pretrained") for name in files)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_exported_space_runs_locally(trained_model_dir, tmp_path):
+    out_dir = tmp_path / "space"
+    assert main(["space", str(out_dir), "--model", str(trained_model_dir)]) == 0
+    assert (out_dir / "model" / "model.safetensors").is_file()
+    port = _free_port()
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "PYTHONPATH": ""}
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=out_dir, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read()
+                assert time.monotonic() < deadline, "the exported Space never answered"
+                time.sleep(0.5)
+        info = json.loads(
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=5).read()
+        )
+        assert "vae-hub" in json.dumps(info)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_space_export_refuses_a_broken_local_model(tmp_path, capsys):
+    (tmp_path / "broken").mkdir()
+    code = main(["space", str(tmp_path / "out"), "--model", str(tmp_path / "broken")])
+    assert code == 2 and "config.json is missing" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_train_py_help_documents_push_options():
+    proc = subprocess.run([sys.executable, str(ROOT / "train.py"), "--help"],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    for flag in ("--push", "--private", "--hub-token"):
+        assert flag in proc.stdout
+
+
+def test_exported_app_uses_the_vae_hub_copied_beside_it(tmp_path):
+    out = main(["space", str(tmp_path / "s"), "--model", "tester/any"])
+    assert out == 0
+    assert Path(tmp_path / "s" / "vae_hub" / "model.py").is_file()

@@ -1,0 +1,168 @@
+"""`python -m vae_hub.bench`: train each arch for the same training-time budget on the same
+data and machine, one after the other in one process, then score them side by side.
+
+Prints a table per arch: parameters, epochs done, training images/s, test negative ELBO,
+IWAE bound, prior-sample Frechet distance, digit-generation accuracy, and the training time
+each took to reach the genzoo arch's and the MLP's final test loss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .config import TrainConfig
+from .data import DEFAULT_DATA_DIR, load_mnist, num_batches
+from .evaluation import digit_accuracy, iwae_nll, negative_elbo, prior_sample_fd
+from .files import atomic_write_json
+from .model import VAE
+
+# Each arch with the recipe it is known by: the MLP and our conv as in their sources,
+# genzoo with the original repository's batch size.
+RECIPES = {
+    "mlp": {"batch_size": 128, "lr": 1e-3},
+    "genzoo": {"batch_size": 50, "lr": 1e-3},
+    "conv": {"batch_size": 128, "lr": 1e-3},
+}
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+
+
+def time_to_reach(history: list[dict], target: float) -> float | None:
+    """Training seconds until the test loss first reached `target` (epoch resolution)."""
+    for entry in history:
+        if entry["test"]["total"] <= target:
+            return entry["elapsed_s"]
+    return None
+
+
+def run_arch(arch: str, args: argparse.Namespace) -> dict:
+    from .training import run
+
+    config = TrainConfig(
+        arch=arch,
+        epochs=100_000,
+        max_minutes=args.minutes,
+        data_dir=args.data_dir,
+        output_dir=args.output_dir,
+        exp_name=f"bench-{arch}",
+        overwrite=True,
+        seed=args.seed,
+        t_sne_points=0,
+        eval="none",
+        progress=not args.quiet,
+        checkpoint_every=10_000,
+        image_every=10_000,
+        compile=args.compile,
+        **RECIPES[arch],
+    )
+    result = run(config)
+    state = result.state
+    images = sum(h["train_images"] for h in state.history) if state.history else 0
+    return {
+        "arch": arch,
+        "final_dir": str(result.final_dir),
+        "parameters": None,
+        "epochs": round(state.epoch + state.batch / num_batches(60_000, config.batch_size), 2),
+        "steps": state.step,
+        "train_seconds": state.elapsed,
+        "images_per_second": images / state.elapsed if state.elapsed else 0.0,
+        "history": state.history,
+        **RECIPES[arch],
+    }
+
+
+def score(row: dict, train, test, classifier, args: argparse.Namespace) -> dict:
+    model = VAE.from_pretrained(row["final_dir"])
+    row["parameters"] = sum(p.numel() for p in model.parameters())
+    row["test_negative_elbo"] = negative_elbo(model, test, seed=args.seed).total
+    row["iwae_nll"] = iwae_nll(model, test.subset(args.iwae_images), k=args.iwae_k, seed=args.seed)
+    row["fd"] = prior_sample_fd(model, test, classifier, n=10_000, seed=args.seed)
+    row["digit_accuracy"] = digit_accuracy(model, classifier, per_digit=500, seed=args.seed)
+    return row
+
+
+def format_rows(rows: list[dict], minutes: float, iwae: str) -> str:
+    def t(seconds):
+        return "-" if seconds is None else f"{seconds / 60:.1f} min"
+
+    header = (
+        "| arch | parameters | epochs | train images/s | test -ELBO | IWAE "
+        f"({iwae}) | FD | digit acc. | to genzoo's final | to MLP's final |"
+    )
+    lines = [header, "|" + " --- |" * 10]
+    for r in rows:
+        lines.append(
+            f"| {r['arch']} | {r['parameters']:,} | {r['epochs']:g} | "
+            f"{r['images_per_second']:,.0f} | {r['test_negative_elbo']:.2f} | "
+            f"{r['iwae_nll']:.2f} | {r['fd']:.2f} | {r['digit_accuracy']:.1%} | "
+            f"{t(r.get('to_genzoo'))} | {t(r.get('to_mlp'))} |"
+        )
+    return "\n".join(lines) + f"\n\n(each arch trained for {minutes:g} minutes of training time)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vae_hub.bench", description=__doc__)
+    parser.add_argument("--minutes", type=float, default=10.0, help="training minutes per arch")
+    parser.add_argument(
+        "--archs",
+        nargs="+",
+        default=["mlp", "genzoo", "conv"],
+        choices=list(RECIPES),
+        help="archs to compare (default: all three)",
+    )
+    parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="folder with MNIST/raw/")
+    parser.add_argument("--output-dir", default="experiments", help="where the runs go")
+    parser.add_argument("--iwae-k", type=int, default=1000, help="IWAE samples (default: 1000)")
+    parser.add_argument(
+        "--iwae-images",
+        type=int,
+        default=1000,
+        help="test images for the IWAE bound (default: 1000)",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compile", action="store_true", help="torch.compile each model")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--out", default=None, help="also write the results as JSON here")
+    args = parser.parse_args(argv)
+
+    from .classifier import load_classifier
+
+    started = time.time()
+    rows = [run_arch(arch, args) for arch in args.archs]
+    train = load_mnist(args.data_dir, train=True)
+    test = load_mnist(args.data_dir, train=False)
+    classifier = load_classifier()
+    rows = [score(r, train, test, classifier, args) for r in rows]
+    finals = {r["arch"]: r["test_negative_elbo"] for r in rows}
+    for r in rows:
+        if "genzoo" in finals:
+            r["to_genzoo"] = time_to_reach(r["history"], finals["genzoo"])
+        if "mlp" in finals:
+            r["to_mlp"] = time_to_reach(r["history"], finals["mlp"])
+    iwae = f"k={args.iwae_k}, {args.iwae_images} test images"
+    command = "python -m vae_hub.bench " + " ".join(argv or sys.argv[1:])
+    print(f"\nMachine: {machine()}\nCommand: {command}\n")
+    print(format_rows(rows, args.minutes, iwae))
+    if args.out:
+        atomic_write_json(args.out, {"machine": machine(), "rows": rows, "started": started})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
