@@ -71,3 +71,37 @@ def full_mnist_or_skip() -> Path:
     if not (FULL_MNIST / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file():
         pytest.skip(f"full MNIST not found at {FULL_MNIST} (set VAE_HUB_FULL_MNIST)")
     return FULL_MNIST
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(trained_model_dir):
+    """The demo for the tiny model, served in this process on a free port; its URL."""
+    from vae_hub import VAE
+    from vae_hub.ui import build_demo, launch_kwargs, queued
+
+    model = VAE.from_pretrained(trained_model_dir)
+    demo = queued(build_demo(model, str(trained_model_dir)))
+    demo.launch(
+        server_name="127.0.0.1",
+        server_port=free_port(),
+        prevent_thread_lock=True,
+        quiet=True,
+        **launch_kwargs(),
+    )
+    yield demo.local_url
+    demo.close()
+
+
+@pytest.fixture(scope="session")
+def client(server):
+    from gradio_client import Client
+
+    return Client(server, verbose=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,9 @@ def grid_px(n: int, scale: int = UPSCALE) -> int:
     return (n * CELL + 2) * scale
 
 
+SINGLE = 28 * UPSCALE  # torchvision leaves a lone image unpadded
+
+
 def test_sample_tab_returns_an_upscaled_grid_and_the_seed(trained_model):
     picture, text = handlers.sample_tab(trained_model, 3, 42, 0.8)
     assert picture.mode == "L" and picture.size == (grid_px(3), grid_px(3))
@@ -33,6 +35,7 @@ def test_sample_tab_returns_an_upscaled_grid_and_the_seed(trained_model):
 
 def test_nearest_neighbour_upscaling_keeps_pixels_crisp(trained_model):
     picture, _ = handlers.sample_tab(trained_model, 1, 0, 1.0)
+    assert picture.size == (SINGLE, SINGLE)
     block = np.asarray(picture)[UPSCALE * 2 : UPSCALE * 3, UPSCALE * 2 : UPSCALE * 3]
     assert (block == block[0, 0]).all()  # one source pixel -> one flat 8x8 block
 
@@ -69,7 +72,7 @@ def test_reconstruct_tab_accepts_all_kinds_of_pictures(trained_model):
     rgba = np.zeros((120, 90, 4), dtype=np.uint8)
     rgba[20:100, 40:50] = (10, 10, 10, 255)
     seen, rebuilt, landed = handlers.reconstruct_tab(trained_model, Image.fromarray(rgba, "RGBA"))
-    assert seen.size == rebuilt.size == (grid_px(1), grid_px(1))
+    assert seen.size == rebuilt.size == (SINGLE, SINGLE)
     assert landed.mode == "RGB" and landed.width > 300
     with pytest.raises(ValueError, match="blank"):
         handlers.reconstruct_tab(trained_model, Image.new("L", (64, 64), 0))
@@ -112,36 +115,6 @@ def test_random_seed_does_not_touch_torch_rng():
 
 
 # --- the live server --------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(trained_model_dir, tmp_path_factory):
-    from vae_hub.ui import build_demo, launch_kwargs, queued
-
-    model = VAE.from_pretrained(trained_model_dir)
-    demo = queued(build_demo(model, str(trained_model_dir)))
-    demo.launch(
-        server_name="127.0.0.1",
-        server_port=free_port(),
-        prevent_thread_lock=True,
-        quiet=True,
-        **launch_kwargs(),
-    )
-    yield demo.local_url
-    demo.close()
-
-
-@pytest.fixture(scope="module")
-def client(server):
-    from gradio_client import Client
-
-    return Client(server, verbose=False)
 
 
 def _read(path) -> np.ndarray:
@@ -192,9 +165,82 @@ def test_reconstruct_endpoint_with_an_upload(client, tmp_path, test_split):
     Image.fromarray(digit).resize((112, 112)).save(path)
     seen, rebuilt, landed = client.predict(handle_file(str(path)), api_name="/reconstruct")
     seen = _read(seen)
-    assert seen.shape == (grid_px(1), grid_px(1)) and seen.max() == 255
+    assert seen.shape == (SINGLE, SINGLE) and seen.max() == 255
     assert _read(rebuilt).shape == seen.shape and _read(landed).ndim == 3
 
 
 def test_noop(client):
     assert client.predict(api_name="/noop") == "ok"
+
+
+# --- bad input through the API ----------------------------------------------------------------
+
+
+def _garbage_files(tmp_path, test_split) -> dict[str, tuple[Path, str]]:
+    """name -> (file, part of the message the visitor must see)."""
+    files = {}
+
+    def put(name, data, expect):
+        path = tmp_path / name
+        path.write_bytes(data) if isinstance(data, bytes) else data.save(path)
+        files[name] = (path, expect)
+
+    put("empty.png", b"", "not an image")
+    put("text.png", b"this is not a picture at all" * 10, "not an image")
+    put("truncated.png", _png(Image.fromarray(test_split.images[0].numpy()))[:60], "not an image")
+    put("one_pixel.png", Image.new("L", (1, 1), 255), "1x1")
+    put("all_black.png", Image.new("L", (64, 64), 0), "blank")
+    put("huge.png", Image.new("L", (5000, 5000), 0), "at most")
+    return files
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_garbage_uploads_get_a_readable_error_and_the_server_survives(client, tmp_path, test_split):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    for path, expect in _garbage_files(tmp_path, test_split).values():
+        with pytest.raises(AppError, match=expect):
+            client.predict(handle_file(str(path)), api_name="/reconstruct")
+    assert client.predict(api_name="/noop") == "ok"  # still serving
+
+
+def test_unusual_but_valid_uploads_work(client, tmp_path, test_split):
+    from gradio_client import handle_file
+
+    digit = test_split.images[1].numpy()
+    rgba = np.zeros((*digit.shape, 4), dtype=np.uint8)
+    rgba[..., 3] = digit  # white strokes as alpha on a transparent canvas
+    sixteen = Image.fromarray(digit.astype(np.uint16) * 257)
+    for name, image in (("rgba.png", Image.fromarray(rgba, "RGBA")), ("16bit.png", sixteen)):
+        image.save(tmp_path / name)
+        seen, _, _ = client.predict(handle_file(str(tmp_path / name)), api_name="/reconstruct")
+        assert _read(seen).max() == 255
+
+
+def test_out_of_range_parameters_are_clamped_or_rejected(client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="greater than maximum value 16"):
+        client.predict(99, 0, 1.0, api_name="/sample")  # Gradio checks the slider's bounds
+    with pytest.raises(AppError, match="less than minimum value 0"):
+        client.predict(2, -3, 1.0, api_name="/sample")
+    with pytest.raises(AppError, match="not in the list of choices"):
+        client.predict("eleven", 2, 0, 1.0, api_name="/digit")
+    with pytest.raises(AppError, match="'zigzag'.*not in the list of choices"):
+        client.predict("1", 0, None, "8", 2, None, 5, "zigzag", api_name="/interpolate")
+    with pytest.raises(AppError, match="drawing is empty"):
+        client.predict(None, api_name="/reconstruct_drawing")
+
+
+def test_a_request_leaves_the_global_rng_alone(client):
+    torch.manual_seed(11)
+    expected = torch.rand(3)
+    torch.manual_seed(11)
+    client.predict(2, 5, 1.0, api_name="/sample")  # served in this process
+    assert torch.equal(torch.rand(3), expected)

@@ -25,10 +25,25 @@ from .conftest import DATA_DIR, ROOT
 
 TOKEN = "hf_test_token_never_printed_0123456789"
 TINY_FLAGS = [
-    "--data-dir", str(DATA_DIR), "--no-download", "--channels", "4", "--hidden-dim", "32",
-    "--latent-dim", "4", "--batch-size", "64", "--epochs", "1", "--t-sne-points", "40",
-    "--eval", "smoke", "--no-progress",
-]  # fmt: skip
+    "--data-dir",
+    str(DATA_DIR),
+    "--no-download",
+    "--channels",
+    "4",
+    "--hidden-dim",
+    "32",
+    "--latent-dim",
+    "4",
+    "--batch-size",
+    "64",
+    "--epochs",
+    "1",
+    "--t-sne-points",
+    "40",
+    "--eval",
+    "smoke",
+    "--no-progress",
+]
 
 
 def front_matter(text: str) -> dict:
@@ -38,8 +53,19 @@ def front_matter(text: str) -> dict:
 @pytest.fixture
 def pushed(hub, tmp_path, capsys):
     """train.py --push: a tiny run published to tester/tiny-vae."""
-    code = train_main([*TINY_FLAGS, "--output-dir", str(tmp_path / "exp"), "--exp-name", "t",
-                       "--push", "tester/tiny-vae", "--hub-token", TOKEN])  # fmt: skip
+    code = train_main(
+        [
+            *TINY_FLAGS,
+            "--output-dir",
+            str(tmp_path / "exp"),
+            "--exp-name",
+            "t",
+            "--push",
+            "tester/tiny-vae",
+            "--hub-token",
+            TOKEN,
+        ]
+    )
     out = capsys.readouterr()
     assert code == 0, out.err
     return tmp_path / "exp" / "t", out
@@ -49,8 +75,16 @@ def test_train_push_then_from_pretrained_in_a_fresh_cache(pushed, hub, tmp_path)
     run_dir, out = pushed
     assert f"{hub.url}/tester/tiny-vae" in out.out
     files = hub.files("tester/tiny-vae")
-    for name in ("config.json", "model.safetensors", "README.md", "metrics.json",
-                 "samples.png", "digit_transit.png", "latent_map.png", "loss_curves.png"):  # fmt: skip
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "README.md",
+        "metrics.json",
+        "samples.png",
+        "digit_transit.png",
+        "latent_map.png",
+        "loss_curves.png",
+    ):
         assert name in files, name
     assert "training_state.safetensors" not in files
     local = VAE.from_pretrained(run_dir / "checkpoints" / "final")
@@ -75,8 +109,13 @@ def test_the_card_on_the_hub_parses_and_its_snippet_runs(pushed, hub, tmp_path):
     assert "More Information Needed" not in card
     assert '"tester/tiny-vae"' in card and "(samples.png)" in card and "python train.py" in card
     snippet = re.search(r"```python\n(.*?)```", card, re.S).group(1)
-    proc = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "HF_HOME": str(tmp_path / "h")})  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", snippet],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HF_HOME": str(tmp_path / "h")},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "torch.Size([16, 1, 28, 28]) torch.Size([8, 1, 28, 28])" in proc.stdout
 
@@ -95,8 +134,9 @@ def test_the_token_is_never_written_or_printed(pushed, hub):
 def test_revision_offline_mode_and_local_files_only(pushed, hub, tmp_path):
     cache = tmp_path / "cache"
     head = hub.commits("tester/tiny-vae")[-1]
-    model = VAE.from_pretrained("tester/tiny-vae", revision=head, cache_dir=cache)
+    model = VAE.from_pretrained("tester/tiny-vae", revision=head, cache_dir=tmp_path / "c2")
     assert model.latent_dim == 4
+    VAE.from_pretrained("tester/tiny-vae", cache_dir=cache)  # main, cached for offline use
     with pytest.raises(ModelNotFoundError, match="no revision"):
         VAE.from_pretrained("tester/tiny-vae", revision="0" * 40, cache_dir=cache)
     with pytest.raises(ModelNotFoundError, match="not in the cache"):
@@ -107,15 +147,16 @@ def test_revision_offline_mode_and_local_files_only(pushed, hub, tmp_path):
         f"print(VAE.from_pretrained('tester/tiny-vae', cache_dir={str(cache)!r}).latent_dim)"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, env=env)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
     assert proc.returncode == 0 and proc.stdout.strip() == "4", proc.stderr
 
 
 def test_a_missing_repo_is_one_clear_error(hub, tmp_path):
     with pytest.raises(ModelNotFoundError, match="no model repo 'tester/nothing'"):
         VAE.from_pretrained("tester/nothing", cache_dir=tmp_path)
-    with pytest.raises(ModelNotFoundError, match="not a valid Hub repo id|no model folder"):
+    with pytest.raises(ModelNotFoundError, match="neither a model folder nor a valid Hub repo id"):
         VAE.from_pretrained("bad repo!", cache_dir=tmp_path)
 
 
@@ -130,8 +171,10 @@ def test_a_missing_repo_is_one_clear_error(hub, tmp_path):
 def test_foreign_or_malformed_repos_are_refused(hub, tmp_path, config, message):
     weights = tmp_path / "w.safetensors"
     save_file({"x": torch.zeros(1)}, str(weights))
-    hub.add_repo("tester/foreign", {"config.json": json.dumps(config).encode(),
-                                     "model.safetensors": weights.read_bytes()})  # fmt: skip
+    hub.add_repo(
+        "tester/foreign",
+        {"config.json": json.dumps(config).encode(), "model.safetensors": weights.read_bytes()},
+    )
     with pytest.raises(InvalidModelError, match=message):
         VAE.from_pretrained("tester/foreign", cache_dir=tmp_path / "c")
 
@@ -141,8 +184,13 @@ def test_weights_that_do_not_match_the_config_are_refused(hub, tmp_path):
     model.save_pretrained(tmp_path / "m")
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     config["latent_dim"] = 5
-    hub.add_repo("tester/mismatch", {"config.json": json.dumps(config).encode(),
-                                      "model.safetensors": (tmp_path / "m" / "model.safetensors").read_bytes()})  # fmt: skip
+    hub.add_repo(
+        "tester/mismatch",
+        {
+            "config.json": json.dumps(config).encode(),
+            "model.safetensors": (tmp_path / "m" / "model.safetensors").read_bytes(),
+        },
+    )
     with pytest.raises(InvalidModelError, match="does not match its config.json"):
         VAE.from_pretrained("tester/mismatch", cache_dir=tmp_path / "c")
     hub.add_repo("tester/no-weights", {"config.json": json.dumps(config).encode()})
@@ -170,8 +218,10 @@ def _assert_intact(folder):
     assert (folder / "README.md").is_file()
 
 
-@pytest.mark.parametrize("status, cause", [(401, "rejected the token"), (403, "may not write"),
-                                           (404, "not found"), (500, "HTTP 500")])  # fmt: skip
+@pytest.mark.parametrize(
+    "status, cause",
+    [(401, "rejected the token"), (403, "may not write"), (404, "not found"), (500, "HTTP 500")],
+)
 def test_push_failures_name_the_cause_and_the_retry_command(hub, model_dir, capsys, status, cause):
     hub.fail("create", status)
     code, out = _push(model_dir, "tester/fails", capsys=capsys)
@@ -213,8 +263,9 @@ def test_credentials_are_checked_before_training(hub, tmp_path, capsys, monkeypa
     assert code == 2 and "not logged in" in out.err and "HF_TOKEN" in out.err
     assert not (tmp_path / "mnist").exists() and time.monotonic() - started < 30
     hub.valid_tokens = {"the-right-one"}
-    code = train_main([*TINY_FLAGS, "--output-dir", str(tmp_path), "--push", "tester/x",
-                       "--hub-token", TOKEN])  # fmt: skip
+    code = train_main(
+        [*TINY_FLAGS, "--output-dir", str(tmp_path), "--push", "tester/x", "--hub-token", TOKEN]
+    )
     out = capsys.readouterr()
     assert code == 2 and "rejected the token" in out.err and TOKEN not in out.err
     assert not (tmp_path / "mnist").exists()
@@ -223,16 +274,18 @@ def test_credentials_are_checked_before_training(hub, tmp_path, capsys, monkeypa
 def test_hf_token_environment_variable_is_used(hub, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     hub.valid_tokens = {TOKEN}
-    code = train_main([*TINY_FLAGS, "--output-dir", str(tmp_path), "--push", "tester/env",
-                       "--private"])  # fmt: skip
+    code = train_main(
+        [*TINY_FLAGS, "--output-dir", str(tmp_path), "--push", "tester/env", "--private"]
+    )
     assert code == 0, capsys.readouterr().err
     assert hub.repo("tester/env").private
 
 
 def test_a_push_failing_after_training_keeps_the_model(hub, tmp_path, capsys):
     hub.fail("commit", 500)
-    code = train_main([*TINY_FLAGS, "--output-dir", str(tmp_path), "--push", "tester/late",
-                       "--hub-token", TOKEN])  # fmt: skip
+    code = train_main(
+        [*TINY_FLAGS, "--output-dir", str(tmp_path), "--push", "tester/late", "--hub-token", TOKEN]
+    )
     err = capsys.readouterr().err
     final = tmp_path / "mnist" / "checkpoints" / "final"
     assert code == 2 and f"vae-hub push {final} tester/late" in err
@@ -244,12 +297,28 @@ def test_a_push_failing_after_training_keeps_the_model(hub, tmp_path, capsys):
 
 def test_space_export_push_and_files(hub, pushed, tmp_path, capsys):
     out_dir = tmp_path / "space"
-    code = main(["space", str(out_dir), "--model", "tester/tiny-vae", "--push", "tester/demo",
-                 "--hub-token", TOKEN])  # fmt: skip
+    code = main(
+        [
+            "space",
+            str(out_dir),
+            "--model",
+            "tester/tiny-vae",
+            "--push",
+            "tester/demo",
+            "--hub-token",
+            TOKEN,
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     files = hub.files("tester/demo", repo_type="space")
-    for name in ("app.py", "requirements.txt", "README.md", "vae_hub/__init__.py",
-                 "vae_hub/ui.py", "vae_hub/templates/MODEL_CARD.md"):  # fmt: skip
+    for name in (
+        "app.py",
+        "requirements.txt",
+        "README.md",
+        "vae_hub/__init__.py",
+        "vae_hub/ui.py",
+        "vae_hub/templates/MODEL_CARD.md",
+    ):
         assert name in files, name
     meta = front_matter(files["README.md"].decode())
     assert meta["sdk"] == "gradio" and meta["app_file"] == "app.py"
@@ -258,7 +327,7 @@ def test_space_export_push_and_files(hub, pushed, tmp_path, capsys):
     requirements = files["requirements.txt"].decode().split()
     assert any(r.startswith("gradio==") for r in requirements)
     assert "DEFAULT_MODEL: str | None = 'tester/tiny-vae'" in files["app.py"].decode()
-    assert not any(name.startswith("vae_hub/pretrained") for name in files)
+    assert not any(name.startswith("vae_hub/pretrained/") for name in files)
 
 
 def _free_port() -> int:
@@ -273,8 +342,14 @@ def test_an_exported_space_runs_locally(trained_model_dir, tmp_path):
     assert (out_dir / "model" / "model.safetensors").is_file()
     port = _free_port()
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "PYTHONPATH": ""}
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=out_dir, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "app.py"],
+        cwd=out_dir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -303,8 +378,12 @@ def test_space_export_refuses_a_broken_local_model(tmp_path, capsys):
 
 
 def test_train_py_help_documents_push_options():
-    proc = subprocess.run([sys.executable, str(ROOT / "train.py"), "--help"],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     for flag in ("--push", "--private", "--hub-token"):
         assert flag in proc.stdout
 

@@ -123,6 +123,7 @@ def latent_map_picture(model: VAE, highlight: torch.Tensor | None = None) -> Ima
     for digit in range(10):
         mask = labels == digit
         ax.scatter(xy[mask, 0], xy[mask, 1], s=5, color=cmap(digit), label=str(digit))
+    ax.legend(markerscale=3, loc="center left", bbox_to_anchor=(1.0, 0.5), title="digit")
     if highlight is not None:
         if model.has_latent_map:
             point = project_to_map(model, highlight[None])[0]
@@ -134,16 +135,23 @@ def latent_map_picture(model: VAE, highlight: torch.Tensor | None = None) -> Ima
         ax.scatter(
             [point[0]],
             [point[1]],
-            s=400,
+            s=300,
             marker="*",
             color="black",
             edgecolor="white",
             linewidth=1.5,
-            label="your digit",
             zorder=5,
         )
-    ax.legend(markerscale=2, loc="center left", bbox_to_anchor=(1.0, 0.5), title="digit")
-    ax.set_title(f"Latent means of test digits: {method}")
+        ax.annotate(
+            "your digit",
+            (float(point[0]), float(point[1])),
+            xytext=(10, 10),
+            textcoords="offset points",
+            fontsize=11,
+            weight="bold",
+            bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8},
+        )
+    ax.set_xlabel(f"latent means of test digits, {method}")
     ax.set_xticks([])
     ax.set_yticks([])
     return _figure_to_picture(fig)

@@ -123,9 +123,16 @@ def describe_failure(error: Exception) -> str:
             server = error.server_message or str(error).splitlines()[0]
             cause = f"the Hub answered HTTP {status}: {server}"
         return cause
-    if isinstance(error, HFValidationError):
-        return str(error)
-    return f"cannot reach the Hub at {constants.ENDPOINT} ({type(error).__name__}: {error})"
+    if _is_transport_error(error):
+        return f"cannot reach the Hub at {constants.ENDPOINT} ({type(error).__name__}: {error})"
+    return f"{type(error).__name__}: {error}"
+
+
+def _is_transport_error(error: Exception) -> bool:
+    """Connection refused, DNS, timeouts: errors of the HTTP library that carry no status
+    (huggingface_hub uses httpx2 today; the check does not hard-code which library)."""
+    library = type(error).__module__.split(".")[0]
+    return isinstance(error, OSError) or library in ("httpx", "httpx2", "httpcore", "httpcore2")
 
 
 def upload_folder(
@@ -145,7 +152,13 @@ def upload_folder(
     """
     api = HfApi(token=token or None)
     try:
-        url = api.create_repo(repo_id, private=private, repo_type=repo_type, exist_ok=True)
+        url = api.create_repo(
+            repo_id,
+            private=private,
+            repo_type=repo_type,
+            exist_ok=True,
+            space_sdk="gradio" if repo_type == "space" else None,
+        )
         api.upload_folder(
             folder_path=str(folder),
             repo_id=url.repo_id,

@@ -27,15 +27,20 @@ MAX_UPLOAD = "5mb"
 DIGITS = [str(d) for d in range(10)]
 
 
-class Upload(gr.Image):
-    """gr.Image whose decoding errors (non-image bytes, truncated files) reach the visitor
-    as a readable message instead of a bare "Error"."""
+def upload_image(**kwargs) -> gr.Image:
+    """gr.Image whose decoding errors (non-image bytes, truncated files) reach the visitor as
+    a readable message instead of a bare "Error" naming a server path.
 
-    is_template = True  # rendered by the stock Image frontend
+    The instance's preprocess is wrapped rather than subclassed: Gradio writes a .pyi stub
+    next to the module of every Component subclass, which must not happen in an installed
+    package.
+    """
+    image = gr.Image(**kwargs)
+    decode = image.preprocess
 
-    def preprocess(self, payload: Any) -> Any:
+    def preprocess(payload: Any) -> Any:
         try:
-            return super().preprocess(payload)
+            return decode(payload)
         except gr.Error:
             raise
         except Exception as e:  # PIL raises many types for bad bytes
@@ -44,17 +49,22 @@ class Upload(gr.Image):
                 "Upload a PNG, JPEG, GIF, BMP or WebP picture of a digit."
             ) from e
 
+    image.preprocess = preprocess
+    return image
+
 
 def _guard(fn, model: VAE):
-    """Bind `model` and turn user-facing errors into gr.Error."""
+    """Bind `model` and turn user-facing errors into gr.Error. (Not functools.wraps: Gradio
+    reads the signature, which must not show the bound `model`.)"""
 
-    @functools.wraps(fn)
     def wrapper(*args):
         try:
             return fn(model, *args)
         except (ValueError, InvalidModelError) as e:
             raise gr.Error(str(e)) from e
 
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
     return wrapper
 
 
@@ -188,7 +198,7 @@ def build_demo(model: VAE, source: str) -> gr.Blocks:
             with gr.Row():
                 with gr.Column():
                     with gr.Tab("Upload"):
-                        upload = Upload(
+                        upload = upload_image(
                             label="A picture of a digit",
                             type="pil",
                             image_mode=None,
