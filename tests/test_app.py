@@ -244,3 +244,13 @@ def test_a_request_leaves_the_global_rng_alone(client):
     torch.manual_seed(11)
     client.predict(2, 5, 1.0, api_name="/sample")  # served in this process
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_a_burst_of_concurrent_requests_is_served_without_errors(server, capsys):
+    """The load benchmark's machinery on a small burst: all answered, none dropped (its
+    latency numbers are printed by `python -m vae_hub.loadtest`, never asserted)."""
+    from vae_hub.loadtest import hammer
+
+    result = hammer(server, "/sample", clients=6, requests=3)
+    assert result["requests"] == 18 and result["errors"] == 0
+    assert hammer(server, "/noop", clients=6, requests=3)["errors"] == 0

@@ -36,8 +36,8 @@ def describe_arch(config: dict) -> str:
     c, h, d = config["channels"], config["hidden_dim"], config["latent_dim"]
     return {
         "conv": (
-            f"`conv` (vae-hub): strided convs 28->14->7 with two residual blocks at 7x7 "
-            f"({c} channels, SiLU), FC {h}, and its mirror-image decoder"
+            f"`conv` (vae-hub): strided convs 28->14->7 with residual blocks (one at 14x14, "
+            f"two at 7x7; {c} channels, SiLU), FC {h}, and its mirror-image decoder"
         ),
         "genzoo": (
             "`genzoo`: the original GenZoo conv VAE (convs 1-16-32-16 with max-pool and "

@@ -44,7 +44,7 @@ class VAE(
 
     Parameters:
         latent_dim: Size of the latent code z.
-        arch: "conv" (ours: conv encoder/decoder with residual blocks at 7x7), "genzoo" (the
+        arch: "conv" (ours: conv encoder/decoder with residual blocks), "genzoo" (the
             original GenZoo conv VAE, layer for layer) or "mlp" (the 784-400-20 VAE of the
             PyTorch examples).
         channels: Width of the "conv" arch's convolutions.
