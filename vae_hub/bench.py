@@ -51,7 +51,7 @@ def time_to_reach(history: list[dict], target: float) -> float | None:
     return None
 
 
-def run_arch(arch: str, args: argparse.Namespace) -> dict:
+def run_arch(arch: str, args: argparse.Namespace, train_size: int) -> dict:
     from .training import run
 
     config = TrainConfig(
@@ -78,7 +78,7 @@ def run_arch(arch: str, args: argparse.Namespace) -> dict:
         "arch": arch,
         "final_dir": str(result.final_dir),
         "parameters": None,
-        "epochs": round(state.epoch + state.batch / num_batches(60_000, config.batch_size), 2),
+        "epochs": round(state.epoch + state.batch / num_batches(train_size, config.batch_size), 2),
         "steps": state.step,
         "train_seconds": state.elapsed,
         "images_per_second": images / state.elapsed if state.elapsed else 0.0,
@@ -92,8 +92,10 @@ def score(row: dict, train, test, classifier, args: argparse.Namespace) -> dict:
     row["parameters"] = sum(p.numel() for p in model.parameters())
     row["test_negative_elbo"] = negative_elbo(model, test, seed=args.seed).total
     row["iwae_nll"] = iwae_nll(model, test.subset(args.iwae_images), k=args.iwae_k, seed=args.seed)
-    row["fd"] = prior_sample_fd(model, test, classifier, n=10_000, seed=args.seed)
-    row["digit_accuracy"] = digit_accuracy(model, classifier, per_digit=500, seed=args.seed)
+    row["fd"] = prior_sample_fd(model, test, classifier, n=args.fd_samples, seed=args.seed)
+    row["digit_accuracy"] = digit_accuracy(
+        model, classifier, per_digit=args.digit_samples, seed=args.seed
+    )
     return row
 
 
@@ -135,6 +137,18 @@ def main(argv: list[str] | None = None) -> int:
         default=1000,
         help="test images for the IWAE bound (default: 1000)",
     )
+    parser.add_argument(
+        "--fd-samples",
+        type=int,
+        default=10_000,
+        help="prior samples for the Frechet distance (default: 10000)",
+    )
+    parser.add_argument(
+        "--digit-samples",
+        type=int,
+        default=500,
+        help="samples per digit for digit accuracy (default: 500)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--compile", action="store_true", help="torch.compile each model")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -144,9 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     from .classifier import load_classifier
 
     started = time.time()
-    rows = [run_arch(arch, args) for arch in args.archs]
     train = load_mnist(args.data_dir, train=True)
     test = load_mnist(args.data_dir, train=False)
+    rows = [run_arch(arch, args, len(train)) for arch in args.archs]
     classifier = load_classifier()
     rows = [score(r, train, test, classifier, args) for r in rows]
     finals = {r["arch"]: r["test_negative_elbo"] for r in rows}

@@ -1,0 +1,114 @@
+"""Metrics: the IWAE bound, active units, Frechet distance, classifier-based scores."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from vae_hub.classifier import accuracy, load_classifier
+from vae_hub.data import load_mnist
+from vae_hub.evaluation import (
+    METRICS,
+    active_units,
+    digit_accuracy,
+    frechet_distance,
+    iwae_nll,
+    negative_elbo,
+    probe_accuracy,
+)
+
+from .conftest import DATA_DIR
+
+
+def test_frechet_distance_of_gaussian_features():
+    torch.manual_seed(0)
+    a = torch.randn(4000, 3)
+    assert frechet_distance(a, a) == pytest.approx(0, abs=1e-6)
+    shifted = a + torch.tensor([3.0, 0, 0])
+    assert frechet_distance(a, shifted) == pytest.approx(9.0, rel=1e-3)
+    scaled = 2 * a  # cov 4I vs I: trace(I + 4I - 2 * 2I) = 3
+    assert frechet_distance(a, scaled) == pytest.approx(3.0, rel=0.05)
+    assert frechet_distance(a, scaled) == pytest.approx(frechet_distance(scaled, a), rel=1e-6)
+
+
+def test_iwae_tightens_with_k_and_bounds_the_elbo(trained_model, test_split):
+    subset = test_split.subset(100)
+    elbo = negative_elbo(trained_model, subset, seed=0).total
+    k1 = iwae_nll(trained_model, subset, k=1, seed=0)
+    k50 = iwae_nll(trained_model, subset, k=50, seed=0)
+    assert k1 == pytest.approx(elbo, rel=0.02)  # one sample: the ELBO itself
+    assert k50 < k1
+
+
+def test_active_units_count(trained_model, test_split):
+    # The two-epoch test model uses its latents only a little, hence the small threshold.
+    assert 0 < active_units(trained_model, test_split, threshold=1e-6) <= 4
+    assert 0 <= active_units(trained_model, test_split) <= 4
+    assert active_units(trained_model, test_split, threshold=1e9) == 0
+
+
+def test_classifier_scores(trained_model, test_split):
+    classifier = load_classifier()
+    assert accuracy(classifier, test_split) > 0.97  # 99.04% on the full test split
+    score = digit_accuracy(trained_model, classifier, per_digit=5, seed=0)
+    assert 0 <= score <= 1
+    train = load_mnist(DATA_DIR, train=True, download=False)
+    assert 0.1 < probe_accuracy(trained_model, train, test_split) <= 1
+
+
+def test_training_writes_metrics_and_the_card_shows_them(trained_model_dir):
+    metrics = json.loads((trained_model_dir / "metrics.json").read_text())
+    for key in METRICS:
+        assert key in metrics
+    assert metrics["profile"] == "smoke" and metrics["iwae_k"] == 10
+    card = (trained_model_dir / "README.md").read_text()
+    assert "IWAE bound on -log p(x) (k=10)" in card
+    assert f"{metrics['negative_elbo']:.2f}" in card
+
+
+def test_evaluate_command_prints_json(trained_model_dir):
+    proc = subprocess.run(
+        [sys.executable, "-m", "vae_hub.evaluate", str(trained_model_dir), "--data-dir",
+         str(DATA_DIR), "--profile", "smoke", "--json"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads(proc.stdout)
+    assert metrics["split_size"] == 300 and metrics["iwae_images"] == 100
+    assert metrics["iwae_nll"] <= metrics["negative_elbo"] + 5
+
+
+def test_evaluate_command_table_and_errors(trained_model_dir, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "vae_hub.evaluate", str(trained_model_dir), "--data-dir",
+         str(DATA_DIR), "--profile", "smoke", "--out", str(tmp_path / "m.json")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0 and "Negative ELBO" in proc.stdout
+    assert json.loads((tmp_path / "m.json").read_text())["profile"] == "smoke"
+    missing = subprocess.run(
+        [sys.executable, "-m", "vae_hub.evaluate", str(tmp_path / "none"), "--data-dir",
+         str(DATA_DIR)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert missing.returncode == 2 and "no model folder" in missing.stderr
+
+
+def test_bench_runs_end_to_end_on_a_tiny_budget(tmp_path):
+    """The benchmark's machinery (its numbers come from the full run in the README)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "vae_hub.bench", "--minutes", "0.03", "--archs", "mlp", "conv",
+         "--data-dir", str(DATA_DIR), "--output-dir", str(tmp_path), "--iwae-k", "5",
+         "--iwae-images", "20", "--fd-samples", "200", "--digit-samples", "5", "--quiet",
+         "--out", str(tmp_path / "bench.json")],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "| mlp |" in proc.stdout and "| conv |" in proc.stdout and "Machine:" in proc.stdout
+    rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
+    assert [r["arch"] for r in rows] == ["mlp", "conv"]
+    assert all(r["images_per_second"] > 0 and r["parameters"] > 0 for r in rows)
