@@ -5,7 +5,13 @@ model = VAE.from_pretrained("path/or/user/repo")
 digits = sample(model, n=16, seed=0)  # (16, 1, 28, 28) in [0, 1]
 """
 
-from .errors import ConfigError, DataNotFoundError, InvalidModelError, ModelNotFoundError
+from .errors import (
+    ConfigError,
+    DataNotFoundError,
+    HubError,
+    InvalidModelError,
+    ModelNotFoundError,
+)
 from .generation import (
     Reconstruction,
     digit_transit,
@@ -23,6 +29,7 @@ __all__ = [
     "VAE",
     "ConfigError",
     "DataNotFoundError",
+    "HubError",
     "InvalidModelError",
     "ModelNotFoundError",
     "Reconstruction",
