@@ -35,18 +35,8 @@ MAX_SEED = 2**31 - 1
 # --- parameters -----------------------------------------------------------------------------
 
 
-def _int_in(name: str, value: Any, low: int, high: int) -> int:
-    """An integer parameter, clamped to [low, high]; non-numbers are rejected."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return int(min(max(round(number), low), high))
-
-
 def _float_in(name: str, value: Any, low: float, high: float) -> float:
+    """A numeric parameter, clamped to [low, high]; non-numbers and NaN are rejected."""
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -54,6 +44,10 @@ def _float_in(name: str, value: Any, low: float, high: float) -> float:
     if not math.isfinite(number):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     return min(max(number, low), high)
+
+
+def _int_in(name: str, value: Any, low: int, high: int) -> int:
+    return round(_float_in(name, value, low, high))
 
 
 def random_seed() -> int:

@@ -34,16 +34,9 @@ def looks_like_local_path(name: str) -> bool:
     )
 
 
-def resolve_model_files(
-    name: str,
-    *,
-    revision: str | None = None,
-    cache_dir: str | Path | None = None,
-    force_download: bool = False,
-    token: str | bool | None = None,
-    local_files_only: bool = False,
-) -> tuple[Path, Path]:
-    """Paths of (config.json, model.safetensors) for a local folder or a Hub repo id."""
+def resolve_model_files(name: str, **hub_kwargs) -> tuple[Path, Path]:
+    """Paths of (config.json, model.safetensors) for a local folder or a Hub repo id;
+    `hub_kwargs` (revision, cache_dir, token, ...) go to `hub.download_model_files`."""
     folder = Path(name).expanduser()
     if folder.is_dir():
         for filename in (CONFIG_NAME, WEIGHTS_NAME):
@@ -57,14 +50,7 @@ def resolve_model_files(
         raise ModelNotFoundError(f"no model folder at {name!r}")
     from .hub import download_model_files
 
-    return download_model_files(
-        name,
-        revision=revision,
-        cache_dir=cache_dir,
-        force_download=force_download,
-        token=token,
-        local_files_only=local_files_only,
-    )
+    return download_model_files(name, **hub_kwargs)
 
 
 def read_config(path: Path) -> dict:
