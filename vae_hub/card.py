@@ -8,6 +8,7 @@ pipeline tag, model-index) is what the Hub parses.
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,12 @@ def card_data(model: VAE, metrics: dict | None, title: str) -> ModelCardData:
     return data
 
 
+# Options that name places on the training machine, not the recipe.
+LOCAL_OPTIONS = {"output_dir", "data_dir", "download", "exp_name", "progress"}
+
+
 def training_command(training: dict) -> str:
+    """The train.py command that repeats the recipe (local paths left out)."""
     from .config import FIELDS
 
     flags = [
@@ -81,7 +87,10 @@ def training_command(training: dict) -> str:
         if not isinstance(value, bool)
         else f"--{'' if value else 'no-'}{name.replace('_', '-')}"
         for name, value in training.get("config", {}).items()
-        if name in FIELDS and value != FIELDS[name].default and value is not None
+        if name in FIELDS
+        and name not in LOCAL_OPTIONS
+        and value != FIELDS[name].default
+        and value is not None
     ]
     return " ".join(["python train.py", *flags])
 
@@ -114,7 +123,7 @@ def render_model_card(
             (f"{label} (k={metrics['iwae_k']})" if label.startswith("IWAE") else label, value)
             for label, value in rows
         ]
-    return ModelCard.from_template(
+    card = ModelCard.from_template(
         card_data(model, metrics, title),
         template_str=template_text(),
         title=title,
@@ -134,6 +143,7 @@ def render_model_card(
         metric_rows=rows,
         images=images or {},
     )
+    return ModelCard(re.sub(r"\n{3,}", "\n\n", str(card)))  # drop template blank lines
 
 
 def draw_card_images(model: VAE, folder: Path, history: list[dict] | None) -> dict[str, str]:

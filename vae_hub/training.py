@@ -323,14 +323,17 @@ def _finish(model, config, train, test, state, writer) -> Path:
         metrics = evaluate_model(model, train, test, profile=profile, seed=config.seed)
         print(format_table(metrics))
     final = config.run_dir / checkpoints.CHECKPOINTS_DIR / "final"
-    training = _training_summary(config, state, model)
+    training = _training_summary(config, state, model, len(train))
     write_model_folder(model, final, training=training, metrics=metrics)
     print(f"Saved the trained model to {final}")
     return final
 
 
-def _training_summary(config: TrainConfig, state: checkpoints.TrainState, model: VAE) -> dict:
+def _training_summary(
+    config: TrainConfig, state: checkpoints.TrainState, model: VAE, train_size: int
+) -> dict:
     return {
+        "train_size": train_size,
         "config": {k: v for k, v in config.to_dict().items() if k not in PER_INVOCATION},
         "device": str(model.device),
         "epochs": state.epoch,
