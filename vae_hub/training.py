@@ -149,8 +149,9 @@ def train_one_epoch(
     try:
         for idx in data.batch_indices(order, config.batch_size, start=state.batch):
             x = prepare_images(train.images[idx], config.binarize, generator)  # (B, 1, 28, 28)
-            logits, mu, logvar = step_fn(x, generator)
-            reconstruction, kl = elbo_loss(logits, x, mu, logvar)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=x.is_cuda):
+                logits, mu, logvar = step_fn(x, generator)  # bf16 matmuls on CUDA only
+            reconstruction, kl = elbo_loss(logits.float(), x, mu.float(), logvar.float())
             beta = kl_weight(state.step, per_epoch, config.kl_warmup_epochs)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config, state.step, total_steps)
