@@ -112,3 +112,11 @@ def test_bench_runs_end_to_end_on_a_tiny_budget(tmp_path):
     rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
     assert [r["arch"] for r in rows] == ["mlp", "conv"]
     assert all(r["images_per_second"] > 0 and r["parameters"] > 0 for r in rows)
+
+
+def test_classifier_training_refuses_weak_weights(tmp_path, capsys):
+    from vae_hub.classifier_training import main
+
+    out = tmp_path / "weights.safetensors"
+    assert main(["--data-dir", str(DATA_DIR), "--epochs", "1", "--out", str(out)]) == 1
+    assert "below 99%" in capsys.readouterr().err and not out.exists()
