@@ -8,10 +8,14 @@ into messages in the page (and errors through the API).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
+import os
 import secrets
 import tempfile
+import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,12 +70,24 @@ def to_picture(images: torch.Tensor, nrow: int, scale: int = UPSCALE) -> Image.I
     return picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
 
 
+GIF_DIR = Path(tempfile.gettempdir()) / f"vae-hub-gifs-{os.getpid()}"
+GIF_LIFETIME_S = 600
+
+
 def save_gif(frames: torch.Tensor, scale: int = 4, duration_ms: int = 80) -> str:
     """Frames (N, 1, 28, 28) -> an animated GIF that plays forwards then back, in a fresh
-    temporary file (the demo serves only files it wrote itself). Returns its path."""
+    temporary file (the demo serves only files it wrote itself). Returns its path. GIFs
+    older than GIF_LIFETIME_S are removed first, so a long-running server does not fill
+    the disk (Gradio has served its own copy by then)."""
+    GIF_DIR.mkdir(exist_ok=True)
+    cutoff = time.time() - GIF_LIFETIME_S
+    for old in GIF_DIR.glob("*.gif"):
+        with contextlib.suppress(OSError):
+            if old.stat().st_mtime < cutoff:
+                old.unlink()
     pictures = [to_picture(f[None], nrow=1, scale=scale) for f in frames]
     loop = pictures + pictures[-2:0:-1]
-    with tempfile.NamedTemporaryFile(prefix="vae-hub-", suffix=".gif", delete=False) as handle:
+    with tempfile.NamedTemporaryFile(dir=GIF_DIR, suffix=".gif", delete=False) as handle:
         loop[0].save(
             handle,
             format="GIF",

@@ -24,6 +24,7 @@ CSS = """
 QUEUE_SIZE = 64  # requests waiting beyond this are refused with "queue full", not dropped
 CONCURRENCY = 2  # events running at once (the machine has few cores; more only thrashes)
 MAX_UPLOAD = "5mb"
+CACHE_LIFETIME = (600, 3600)  # every 10 min, Gradio deletes cached files older than 1 hour
 DIGITS = [str(d) for d in range(10)]
 
 
@@ -96,7 +97,7 @@ def _sketchpad(label: str, **kwargs) -> gr.Sketchpad:
 def build_demo(model: VAE, source: str) -> gr.Blocks:
     """The whole page for one loaded model."""
     h = functools.partial(_guard, model=model)
-    with gr.Blocks(title=TITLE) as demo:
+    with gr.Blocks(title=TITLE, delete_cache=CACHE_LIFETIME) as demo:
         gr.Markdown(
             f"# {TITLE}\n{handlers.model_summary(model, source)} Every picture can be "
             "downloaded (PNG); the same seed always gives the same digits."
