@@ -57,6 +57,7 @@ def test_a_run_writes_checkpoints_images_tsne_and_tensorboard(trained_model_dir)
     for part in ("reconstruction", "kl", "total"):
         assert {f"{part}/train", f"{part}/test"} <= tags
     assert [e.step for e in events.Scalars("total/test")] == [1, 2]
+    assert {"eval/negative_elbo", "eval/iwae_nll", "eval/fd"} <= tags
 
 
 def test_training_lowers_the_test_loss_and_fits_the_latent_state(trained_model_dir):

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from . import checkpoints, data, plots
 from .config import PER_INVOCATION, TrainConfig
 from .errors import ConfigError
-from .evaluation import evaluate_model, format_table, negative_elbo, prepare_images
+from .evaluation import METRICS, evaluate_model, format_table, negative_elbo, prepare_images
 from .files import atomic_write_json, remove_stale_temporaries
 from .latent import fit_latent_state
 from .losses import elbo_loss
@@ -305,7 +305,8 @@ def _end_epoch(model, config, state, test, writer, fixed, finished) -> None:
 
 
 def _finish(model, config, train, test, state, writer) -> Path:
-    """Fit the class Gaussians and latent map, draw the t-SNE plot, write final/."""
+    """Fit the class Gaussians and latent map, draw the t-SNE plot, evaluate (metrics also
+    go to TensorBoard under eval/), write final/."""
     from .card import write_model_folder
 
     print("Fitting class Gaussians and the latent map ...")
@@ -323,6 +324,10 @@ def _finish(model, config, train, test, state, writer) -> Path:
         print(f"Evaluating ({profile}) ...")
         metrics = evaluate_model(model, train, test, profile=profile, seed=config.seed)
         print(format_table(metrics))
+        for key in METRICS:
+            if metrics.get(key) is not None:
+                writer.add_scalar(f"eval/{key}", metrics[key], state.epoch)
+        writer.flush()
     final = config.run_dir / checkpoints.CHECKPOINTS_DIR / "final"
     training = _training_summary(config, state, model, len(train))
     write_model_folder(model, final, training=training, metrics=metrics)
