@@ -21,7 +21,7 @@ from .files import atomic_path
 
 
 def train_classifier(
-    train: MnistSplit, epochs: int = 6, batch_size: int = 128, seed: int = 0
+    train: MnistSplit, epochs: int = 10, batch_size: int = 128, seed: int = 0
 ) -> MnistClassifier:
     """Adam with a cosine-decayed learning rate; small random shifts keep it honest on
     slightly off-centre samples."""
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Retrain the evaluation classifier and save its weights (safetensors).",
     )
     parser.add_argument("--data-dir", default="./MNIST_dataset", help="folder with MNIST/raw/")
-    parser.add_argument("--epochs", type=int, default=6, help="training epochs (default: 6)")
+    parser.add_argument("--epochs", type=int, default=10, help="training epochs (default: 10)")
     parser.add_argument(
         "--out",
         default=str(resources.files("vae_hub").joinpath(*WEIGHTS)),
