@@ -254,3 +254,19 @@ def test_a_burst_of_concurrent_requests_is_served_without_errors(server, capsys)
     result = hammer(server, "/sample", clients=6, requests=3)
     assert result["requests"] == 18 and result["errors"] == 0
     assert hammer(server, "/noop", clients=6, requests=3)["errors"] == 0
+
+
+def test_app_py_with_a_broken_model_is_one_line_and_exit_2(tmp_path):
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    (tmp_path / "config.json").write_text('{"arch": "transformer"}')
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "--model", str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: cannot load the model:") and "Traceback" not in proc.stderr
