@@ -269,4 +269,6 @@ def test_app_py_with_a_broken_model_is_one_line_and_exit_2(tmp_path):
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 2
-    assert proc.stderr.startswith("error: cannot load the model:") and "Traceback" not in proc.stderr
+    assert (
+        proc.stderr.startswith("error: cannot load the model:") and "Traceback" not in proc.stderr
+    )

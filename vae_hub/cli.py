@@ -217,6 +217,35 @@ def space_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_card_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "card",
+        help="re-render a model folder's README.md (e.g. after re-evaluating it)",
+        description=(
+            "Rewrite FOLDER/README.md from the MODEL_CARD.md template with the folder's "
+            "metrics.json, training.json and pictures, e.g. after "
+            "`python -m vae_hub.evaluate FOLDER --out FOLDER/metrics.json`."
+        ),
+    )
+    p.add_argument("folder", help="a model folder")
+    p.add_argument(
+        "--model-id",
+        default=None,
+        help="what the card's snippet loads: a repo id or a path (default: FOLDER)",
+    )
+    p.set_defaults(run=card_command)
+
+
+def card_command(args: argparse.Namespace) -> int:
+    from .files import atomic_write_text
+    from .publish import model_card_for
+
+    folder = Path(args.folder)
+    atomic_write_text(folder / "README.md", model_card_for(folder, args.model_id or str(folder)))
+    print(f"wrote {folder / 'README.md'}")
+    return 0
+
+
 # --- the `vae-hub` command ----------------------------------------------------------------
 
 
@@ -232,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_generate_parser(subparsers)
     add_push_parser(subparsers)
     add_space_parser(subparsers)
+    add_card_parser(subparsers)
     return parser
 
 
