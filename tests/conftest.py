@@ -83,12 +83,19 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def server(trained_model_dir):
-    """The demo for the tiny model, served in this process on a free port; its URL."""
+    """The demo for the tiny model, served in this process on a free port; its URL.
+
+    With VAE_HUB_DOCS_SCREENSHOTS=1 it serves the bundled model instead, so the README's
+    screenshots show the digits a user will see."""
     from vae_hub import VAE
+    from vae_hub.pretrained import bundled_model_path
     from vae_hub.ui import build_demo, launch_kwargs, queued
 
-    model = VAE.from_pretrained(trained_model_dir)
-    demo = queued(build_demo(model, str(trained_model_dir)))
+    folder = trained_model_dir
+    if os.environ.get("VAE_HUB_DOCS_SCREENSHOTS") == "1":
+        folder = bundled_model_path()
+    model = VAE.from_pretrained(folder)
+    demo = queued(build_demo(model, str(folder)))
     demo.launch(
         server_name="127.0.0.1",
         server_port=free_port(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 
 import pytest
 import torch
@@ -248,3 +249,18 @@ def test_missing_folder(tmp_path):
 def test_strict_false_is_refused(saved):
     with pytest.raises(ValueError, match="strict"):
         VAE.from_pretrained(saved, strict=False)
+
+
+def test_the_card_states_a_fine_tuning_recipe_without_machine_options(tmp_path):
+    from vae_hub.card import render_model_card
+
+    config = {"epochs": 20, "lr": 0.002, "ema_decay": 0.999, "init_from": "user/start",
+              "threads": 1, "data_dir": "/somewhere", "device": "cpu"}  # fmt: skip
+    training = {"config": config, "epochs": 20, "steps": 9360, "train_seconds": 60.0,
+                "device": "cpu", "torch": "2", "history": []}  # fmt: skip
+    text = str(render_model_card(small("conv"), training=training))
+    command = re.search(r"```bash\n(python train.py.*)\n```", text).group(1)
+    assert command == (
+        "python train.py --epochs 20 --lr 0.002 --ema-decay 0.999 --init-from user/start"
+    )
+    assert "the weights of `user/start`" in text and "moving average (decay 0.999)" in text

@@ -126,7 +126,7 @@ def test_resume_needs_a_checkpoint_and_matching_model_options(tmp_path):
     with pytest.raises(ConfigError, match="no checkpoint"):
         run(tiny_config(tmp_path, resume=True))
     run(tiny_config(tmp_path, max_steps=2, t_sne_points=0))
-    with pytest.raises(ConfigError, match="latent_dim: checkpoint 4 vs now 5"):
+    with pytest.raises(ConfigError, match="latent_dim: saved 4 vs now 5"):
         run(tiny_config(tmp_path, resume=True, latent_dim=5))
 
 
@@ -197,7 +197,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "continue with --resume" in out and "Traceback" not in err
-    _, _, state, _, _ = load_checkpoint(tmp_path / "long")
+    state = load_checkpoint(tmp_path / "long").state
     done = subprocess.run(
         _train_cmd(tmp_path, "--resume", "--max-steps", str(state.step + 3)),
         capture_output=True,
@@ -222,9 +222,10 @@ def test_a_run_killed_at_any_moment_still_resumes(tmp_path):
         time.sleep(0.2 + 0.37 * attempt)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
-        model, optimizer_state, state, rng, where = load_checkpoint(tmp_path / "long")
-        assert VAE.from_pretrained(where).config["latent_dim"] == 4
-        assert optimizer_state["state"] and {"generator", "torch"} <= set(rng)
+        saved = load_checkpoint(tmp_path / "long")
+        state = saved.state
+        assert VAE.from_pretrained(saved.folder).config["latent_dim"] == 4
+        assert saved.optimizer_state["state"] and {"generator", "torch"} <= set(saved.rng)
     done = subprocess.run(
         _train_cmd(tmp_path, "--resume", "--max-steps", str(state.step + 2)),
         capture_output=True,
@@ -233,3 +234,36 @@ def test_a_run_killed_at_any_moment_still_resumes(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]  # debris cleaned
+
+
+def test_weight_averaging_is_saved_and_resumes_exactly(tmp_path):
+    straight = run(tiny_config(tmp_path, exp_name="ema", t_sne_points=0, ema_decay=0.9))
+    first = run(tiny_config(tmp_path, exp_name="ema2", t_sne_points=0, ema_decay=0.9, max_steps=5))
+    saved = load_checkpoint(first.run_dir)
+    assert saved.raw_weights is not None  # the folder holds the average, the state the rest
+    assert not torch.equal(saved.raw_weights["decoder.fc.0.weight"],
+                           saved.model.state_dict()["decoder.fc.0.weight"])  # fmt: skip
+    resumed = run(tiny_config(tmp_path, exp_name="ema2", t_sne_points=0, ema_decay=0.9,
+                              resume=True))  # fmt: skip
+    w1, w2 = _weights(straight.final_dir), _weights(resumed.final_dir)
+    for key in w1:
+        assert torch.equal(w1[key], w2[key]), key
+    plain = run(tiny_config(tmp_path, exp_name="plain", t_sne_points=0))
+    assert not torch.equal(_weights(plain.final_dir)["decoder.fc.0.weight"],
+                           w1["decoder.fc.0.weight"])  # fmt: skip
+
+
+def test_init_from_fine_tunes_a_saved_model_and_checks_its_options(trained_model_dir, tmp_path):
+    start = VAE.from_pretrained(trained_model_dir)
+    tuned = run(tiny_config(tmp_path, init_from=str(trained_model_dir), max_steps=1, lr=1e-9,
+                            t_sne_points=20))  # fmt: skip
+    assert tuned.state.step == 1  # a fresh schedule: the source's steps are not carried over
+    model = VAE.from_pretrained(tuned.final_dir)
+    weight = "decoder.fc.0.weight"
+    assert torch.allclose(model.state_dict()[weight], start.state_dict()[weight], atol=1e-6)
+    assert model.has_class_gaussians  # fitted again for the tuned weights
+    with pytest.raises(ConfigError, match="latent_dim: saved 4 vs now 5.*--latent-dim"):
+        run(tiny_config(tmp_path, exp_name="other", init_from=str(trained_model_dir),
+                        latent_dim=5))  # fmt: skip
+    with pytest.raises(ConfigError, match="Pick one"):
+        tiny_config(tmp_path, init_from=str(trained_model_dir), resume=True)

@@ -74,8 +74,20 @@ def card_data(model: VAE, metrics: dict | None, title: str) -> ModelCardData:
     return data
 
 
-# Options that name places on the training machine, not the recipe.
-LOCAL_OPTIONS = {"output_dir", "data_dir", "download", "exp_name", "progress"}
+# Options about the training machine or the invocation, not the recipe.
+LOCAL_OPTIONS = {
+    "output_dir",
+    "data_dir",
+    "download",
+    "exp_name",
+    "progress",
+    "threads",
+    "device",
+    "push",
+    "private",
+    "resume",
+    "overwrite",
+}
 
 
 def training_command(training: dict) -> str:

@@ -53,16 +53,24 @@ def save_checkpoint(
     state: TrainState,
     rng: dict[str, torch.Tensor],
     keep: bool,
+    ema: VAE | None = None,
 ) -> Path:
     """Write checkpoints/<name>/ atomically, point latest.json at it, prune the one before
-    unless it was marked `keep` (every checkpoint_every epochs)."""
+    unless it was marked `keep` (every checkpoint_every epochs).
+
+    With weight averaging, the folder's model is the average (the one worth loading) and
+    the raw training weights travel in training_state.safetensors as "raw.*" tensors.
+    """
     folder = run_dir / CHECKPOINTS_DIR
     name = checkpoint_name(state)
     tensors, param_groups = _flatten_optimizer(optimizer)
     tensors.update({f"rng.{k}": v.detach().cpu().contiguous() for k, v in rng.items()})
+    if ema is not None:
+        raw = model.state_dict()
+        tensors.update({f"raw.{k}": v.detach().cpu().contiguous() for k, v in raw.items()})
     metadata = {"state": json.dumps(asdict(state)), "param_groups": json.dumps(param_groups)}
     with atomic_directory(folder / name) as tmp:
-        model.save_pretrained(tmp)
+        (ema if ema is not None else model).save_pretrained(tmp)
         save_file(tensors, str(tmp / STATE_FILE), metadata=metadata)
     previous = _read_latest(folder)
     atomic_write_json(folder / LATEST, {"checkpoint": name, "keep": keep})
@@ -75,10 +83,21 @@ def has_checkpoint(run_dir: Path) -> bool:
     return _find_latest(run_dir / CHECKPOINTS_DIR) is not None
 
 
-def load_checkpoint(
-    run_dir: Path, map_location: torch.device | str = "cpu"
-) -> tuple[VAE, dict, TrainState, dict[str, torch.Tensor], Path]:
-    """(model, optimizer state_dict, TrainState, rng tensors, folder) of the newest checkpoint."""
+@dataclass
+class Checkpoint:
+    """A checkpoint read back. `raw_weights` is set when `model` is a weight average: the
+    training weights to resume from."""
+
+    model: VAE
+    optimizer_state: dict
+    state: TrainState
+    rng: dict[str, torch.Tensor]
+    folder: Path
+    raw_weights: dict[str, torch.Tensor] | None
+
+
+def load_checkpoint(run_dir: Path, map_location: torch.device | str = "cpu") -> Checkpoint:
+    """The newest checkpoint of a run."""
     folder = _find_latest(run_dir / CHECKPOINTS_DIR)
     if folder is None:
         raise FileNotFoundError(f"no checkpoint to resume in {run_dir / CHECKPOINTS_DIR}")
@@ -91,9 +110,15 @@ def load_checkpoint(
         param_groups = json.loads(metadata["param_groups"])
     except (SafetensorError, OSError, KeyError, TypeError, ValueError) as e:
         raise InvalidModelError(f"{folder / STATE_FILE} is damaged: {e}") from e
-    optimizer_state = _unflatten_optimizer(tensors, param_groups)
-    rng = {k.removeprefix("rng."): v for k, v in tensors.items() if k.startswith("rng.")}
-    return model, optimizer_state, state, rng, folder
+    raw = {k.removeprefix("raw."): v for k, v in tensors.items() if k.startswith("raw.")}
+    return Checkpoint(
+        model=model,
+        optimizer_state=_unflatten_optimizer(tensors, param_groups),
+        state=state,
+        rng={k.removeprefix("rng."): v for k, v in tensors.items() if k.startswith("rng.")},
+        folder=folder,
+        raw_weights=raw or None,
+    )
 
 
 def _flatten_optimizer(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list]:

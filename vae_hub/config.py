@@ -41,6 +41,16 @@ class TrainConfig:
     arch: str = _opt("conv", "network architecture", choices=ARCHITECTURES)
     channels: int = _opt(32, "base width of the conv arch")
     hidden_dim: int | None = _opt(None, "fully connected width (default: the arch's own)")
+    ema_decay: float = _opt(
+        0.0,
+        "keep an exponential moving average of the weights with this decay (e.g. 0.999) and "
+        "evaluate and save it; 0: off",
+    )
+    init_from: str | None = _opt(
+        None,
+        "start from the weights of this model (save_pretrained folder or Hub repo id) with a "
+        "fresh optimiser and schedule, i.e. fine-tune it; the model options must match",
+    )
     kl_warmup_epochs: float = _opt(
         0.0, "epochs over which the KL weight rises linearly from 0 to 1 (0: no warm-up)"
     )
@@ -104,6 +114,8 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be >= 1, got {value}")
         if self.max_minutes is not None and not self.max_minutes > 0:
             raise ConfigError(f"max_minutes must be > 0, got {self.max_minutes}")
+        if not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.kl_warmup_epochs < 0:
             raise ConfigError(f"kl_warmup_epochs must be >= 0, got {self.kl_warmup_epochs}")
         for f in dataclasses.fields(self):
@@ -116,6 +128,8 @@ class TrainConfig:
             raise ConfigError(f"exp_name must be a plain folder name, got {self.exp_name!r}")
         if self.resume and self.overwrite:
             raise ConfigError("--resume and --overwrite contradict each other; pick one")
+        if self.resume and self.init_from:
+            raise ConfigError("--resume continues a run; --init-from starts a new one. Pick one")
 
     @property
     def run_dir(self) -> Path:

@@ -4,6 +4,7 @@ map and the final save_pretrained folder."""
 
 from __future__ import annotations
 
+import copy
 import math
 import shutil
 import signal
@@ -117,6 +118,22 @@ def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
     return config.lr
 
 
+@torch.no_grad()
+def update_ema(ema: VAE, model: VAE, decay: float, step: int) -> None:
+    """ema <- d * ema + (1 - d) * model, with d warmed up as min(decay, (1 + t) / (10 + t))
+    so early averages are not dominated by the random initialisation."""
+    d = min(decay, (1 + step) / (10 + step))
+    for average, weight in zip(ema.parameters(), model.parameters(), strict=True):
+        average.lerp_(weight, 1 - d)
+
+
+def sync_buffers(ema: VAE, model: VAE) -> None:
+    """Buffers (BatchNorm statistics) are not averaged: the average uses the model's."""
+    with torch.no_grad():
+        for average, buffer in zip(ema.buffers(), model.buffers(), strict=True):
+            average.copy_(buffer)
+
+
 def train_one_epoch(
     model: VAE,
     step_fn: torch.nn.Module,
@@ -126,9 +143,11 @@ def train_one_epoch(
     state: checkpoints.TrainState,
     generator: torch.Generator,
     limits: Limits,
+    ema: VAE | None = None,
 ) -> bool:
-    """Run (the rest of) epoch `state.epoch`, updating `state` in place. Returns True when the
-    epoch finished, False when a limit stopped it part-way (state.batch says where)."""
+    """Run (the rest of) epoch `state.epoch`, updating `state` (and the weight average
+    `ema`) in place. Returns True when the epoch finished, False when a limit stopped it
+    part-way (state.batch says where)."""
     model.train()
     device = train.images.device
     per_epoch = data.num_batches(len(train), config.batch_size)
@@ -158,6 +177,8 @@ def train_one_epoch(
             optimizer.zero_grad(set_to_none=True)
             (reconstruction + beta * kl).backward()
             optimizer.step()
+            if ema is not None:
+                update_ema(ema, model, config.ema_decay, state.step)
             state.step += 1
             state.batch += 1
             n = x.shape[0]
@@ -195,15 +216,20 @@ def run(config: TrainConfig) -> TrainResult:
     map_points = min(config.t_sne_points, DRY_RUN_TSNE if config.dry_run else len(test))
 
     generator = torch.Generator(device=device).manual_seed(config.seed)
+    ema = None
     if config.resume:
-        model, optimizer_state, state, rng, folder = checkpoints.load_checkpoint(run_dir, device)
+        saved = checkpoints.load_checkpoint(run_dir, device)
+        model, state = saved.model, saved.state
         _check_resumable(config, model, run_dir)
+        if saved.raw_weights is not None:  # the folder holds the average; resume the weights
+            ema, model = model, copy.deepcopy(model)
+            model.load_state_dict(saved.raw_weights)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-        optimizer.load_state_dict(optimizer_state)
-        generator.set_state(rng["generator"])
-        torch.set_rng_state(rng["torch"])
+        optimizer.load_state_dict(saved.optimizer_state)
+        generator.set_state(saved.rng["generator"])
+        torch.set_rng_state(saved.rng["torch"])
         state.history = [h for h in state.history if not h.get("partial")]
-        print(f"Resuming from {folder} (epoch {state.epoch}, step {state.step}).")
+        print(f"Resuming from {saved.folder} (epoch {state.epoch}, step {state.step}).")
     else:
         model = VAE(
             latent_dim=config.latent_dim,
@@ -213,8 +239,14 @@ def run(config: TrainConfig) -> TrainResult:
             latent_map_points=map_points,
             binarized=config.binarize,
         ).to(device)
+        if config.init_from:
+            _load_initial_weights(model, config)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
         state = checkpoints.TrainState()
+    if not config.ema_decay:
+        ema = None
+    elif ema is None:
+        ema = copy.deepcopy(model)
     atomic_write_json(run_dir / "train_config.json", config.to_dict())
 
     step_fn = torch.compile(model) if config.compile else model
@@ -232,23 +264,33 @@ def run(config: TrainConfig) -> TrainResult:
         try:
             while state.epoch < config.epochs and not limits.reached(state.step, state.elapsed):
                 finished = train_one_epoch(
-                    model, step_fn, optimizer, train, config, state, generator, limits
+                    model, step_fn, optimizer, train, config, state, generator, limits, ema
                 )
                 if not finished and stop.requested:
                     break
-                _end_epoch(model, config, state, test, writer, fixed, finished)
+                if ema is not None:
+                    sync_buffers(ema, model)
+                _end_epoch(
+                    ema if ema is not None else model, config, state, test, writer, fixed, finished
+                )
                 keep = finished and state.epoch % config.checkpoint_every == 0
-                checkpoints.save_checkpoint(run_dir, model, optimizer, state, _rng(generator), keep)
+                checkpoints.save_checkpoint(
+                    run_dir, model, optimizer, state, _rng(generator), keep, ema
+                )
                 if not finished:
                     break
             if stop.requested:
                 folder = checkpoints.save_checkpoint(
-                    run_dir, model, optimizer, state, _rng(generator), keep=False
+                    run_dir, model, optimizer, state, _rng(generator), False, ema
                 )
                 result.interrupted = True
                 print(f"Stopped. Saved {folder}; continue with --resume.")
                 return result
-            result.final_dir = _finish(model, config, train, test, state, writer)
+            if ema is not None:
+                sync_buffers(ema, model)
+            result.final_dir = _finish(
+                ema if ema is not None else model, config, train, test, state, writer
+            )
             result.test = state.history[-1]["test"] if state.history else {}
         finally:
             writer.close()
@@ -370,8 +412,39 @@ def _prepare_run_dir(config: TrainConfig) -> None:
     remove_stale_temporaries(run_dir / checkpoints.CHECKPOINTS_DIR)
 
 
+def _load_initial_weights(model: VAE, config: TrainConfig) -> None:
+    """--init-from: copy the network weights of a saved model into the fresh `model`.
+
+    The class Gaussians and the latent map are left out: they describe the old weights and
+    are fitted again when this run finishes."""
+    source = VAE.from_pretrained(config.init_from)
+    _check_model_options(config, source, f"--init-from {config.init_from}: that model")
+    derived = ("class_", "latent_map_")
+    weights = {k: v for k, v in source.state_dict().items() if not k.startswith(derived)}
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    missing = [k for k in missing if not k.startswith(derived)]
+    if missing or unexpected:  # the options matched, so this is a bug, not a user error
+        raise RuntimeError(f"--init-from: missing {missing}, unexpected {unexpected}")
+    print(f"Starting from the weights of {config.init_from}.")
+
+
 def _check_resumable(config: TrainConfig, model: VAE, run_dir: Path) -> None:
     """The flags that shape the model must match the checkpoint's."""
+    _check_model_options(
+        config,
+        model,
+        f"--resume: {run_dir}",
+        "pass the same options or use another --exp-name",
+    )
+
+
+def _check_model_options(
+    config: TrainConfig,
+    model: VAE,
+    what: str,
+    advice: str = "pass the same --arch/--latent-dim/--channels/--hidden-dim/--binarize",
+) -> None:
+    """The flags that shape the network must match those `model` was built with."""
     wanted = {
         "arch": config.arch,
         "latent_dim": config.latent_dim,
@@ -383,8 +456,5 @@ def _check_resumable(config: TrainConfig, model: VAE, run_dir: Path) -> None:
     saved = model.config
     different = {k: (saved.get(k), v) for k, v in wanted.items() if saved.get(k) != v}
     if different:
-        detail = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in different.items())
-        raise ConfigError(
-            f"--resume: {run_dir} was trained with different model options ({detail}); "
-            "pass the same options or use another --exp-name"
-        )
+        detail = ", ".join(f"{k}: saved {a!r} vs now {b!r}" for k, (a, b) in different.items())
+        raise ConfigError(f"{what} was trained with different model options ({detail}); {advice}")
