@@ -93,6 +93,9 @@ def test_flags_are_parsed_and_typed():
         ["--batch-size", "0"],
         ["--epochs", "2.5"],
         ["--bogus", "1"],
+        ["--weight-decay", "-0.1"],
+        ["--ema-decay", "1"],
+        ["--resume", "--init-from", "user/model"],
     ],
 )
 def test_bad_flags_exit_2(argv, capsys):

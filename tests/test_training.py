@@ -267,3 +267,13 @@ def test_init_from_fine_tunes_a_saved_model_and_checks_its_options(trained_model
                         latent_dim=5))  # fmt: skip
     with pytest.raises(ConfigError, match="Pick one"):
         tiny_config(tmp_path, init_from=str(trained_model_dir), resume=True)
+
+
+def test_weight_decay_is_decoupled_and_a_resumed_run_takes_the_new_value(tmp_path):
+    first = run(tiny_config(tmp_path, exp_name="wd", t_sne_points=0, max_steps=3))
+    saved = load_checkpoint(first.run_dir)
+    assert saved.optimizer_state["param_groups"][0]["weight_decay"] == 0
+    resumed = run(tiny_config(tmp_path, exp_name="wd", t_sne_points=0, max_steps=4,
+                              resume=True, weight_decay=0.1))  # fmt: skip
+    group = load_checkpoint(resumed.run_dir).optimizer_state["param_groups"][0]
+    assert group["weight_decay"] == 0.1 and group["decoupled_weight_decay"]

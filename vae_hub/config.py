@@ -41,6 +41,7 @@ class TrainConfig:
     arch: str = _opt("conv", "network architecture", choices=ARCHITECTURES)
     channels: int = _opt(32, "base width of the conv arch")
     hidden_dim: int | None = _opt(None, "fully connected width (default: the arch's own)")
+    weight_decay: float = _opt(0.0, "AdamW's decoupled weight decay (0: plain Adam)")
     ema_decay: float = _opt(
         0.0,
         "keep an exponential moving average of the weights with this decay (e.g. 0.999) and "
@@ -114,6 +115,8 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be >= 1, got {value}")
         if self.max_minutes is not None and not self.max_minutes > 0:
             raise ConfigError(f"max_minutes must be > 0, got {self.max_minutes}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if not 0 <= self.ema_decay < 1:
             raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.kl_warmup_epochs < 0:

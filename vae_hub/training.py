@@ -118,6 +118,11 @@ def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
     return config.lr
 
 
+def make_optimizer(model: VAE, config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam; with --weight-decay, AdamW's decoupled decay (Loshchilov & Hutter 2019)."""
+    return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+
 @torch.no_grad()
 def update_ema(ema: VAE, model: VAE, decay: float, step: int) -> None:
     """ema <- d * ema + (1 - d) * model, with d warmed up as min(decay, (1 + t) / (10 + t))
@@ -224,8 +229,10 @@ def run(config: TrainConfig) -> TrainResult:
         if saved.raw_weights is not None:  # the folder holds the average; resume the weights
             ema, model = model, copy.deepcopy(model)
             model.load_state_dict(saved.raw_weights)
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        optimizer = make_optimizer(model, config)
         optimizer.load_state_dict(saved.optimizer_state)
+        for group in optimizer.param_groups:  # the saved groups carry the old options
+            group.update(weight_decay=config.weight_decay, decoupled_weight_decay=True)
         generator.set_state(saved.rng["generator"])
         torch.set_rng_state(saved.rng["torch"])
         state.history = [h for h in state.history if not h.get("partial")]
@@ -241,7 +248,7 @@ def run(config: TrainConfig) -> TrainResult:
         ).to(device)
         if config.init_from:
             _load_initial_weights(model, config)
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        optimizer = make_optimizer(model, config)
         state = checkpoints.TrainState()
     if not config.ema_decay:
         ema = None
