@@ -105,7 +105,10 @@ def add_generate_parser(subparsers) -> None:
     p.add_argument("--digit", type=int, default=None, help="also write a grid of this digit (0-9)")
     p.add_argument("--grid-size2", type=int, default=8, help="digit grid is N x N (default: 8)")
     p.add_argument(
-        "--temperature", type=float, default=1.0, help="scale of the latent noise (default: 1.0)"
+        "--temperature",
+        type=float,
+        default=None,
+        help="scale of the latent noise (default: 1.0 for the random grid, 0.5 for --digit)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument(
@@ -118,7 +121,7 @@ def add_generate_parser(subparsers) -> None:
 
 def generate_command(args: argparse.Namespace) -> int:
     from . import plots
-    from .generation import digit_transit, generate_digit, sample
+    from .generation import DIGIT_TEMPERATURE, digit_transit, generate_digit, sample
     from .model import VAE
 
     for name in ("grid_size", "transit_size", "grid_size2"):
@@ -127,9 +130,10 @@ def generate_command(args: argparse.Namespace) -> int:
             raise ValueError(f"--{name.replace('_', '-')} must be in 1..64, got {value}")
     model = VAE.from_pretrained(args.model or default_model())
     out = Path(args.save_path)
+    temperature = 1.0 if args.temperature is None else args.temperature
     written = [
         plots.save_grid(
-            sample(model, args.grid_size**2, args.seed, args.temperature),
+            sample(model, args.grid_size**2, args.seed, temperature),
             out / "generated_image.png",
             args.grid_size,
         )
@@ -141,7 +145,8 @@ def generate_command(args: argparse.Namespace) -> int:
     else:
         print("note: this model has no class Gaussians; skipping the digit transit grid")
     if args.digit is not None:
-        digits = generate_digit(model, args.digit, args.grid_size2**2, args.seed, args.temperature)
+        t = DIGIT_TEMPERATURE if args.temperature is None else args.temperature
+        digits = generate_digit(model, args.digit, args.grid_size2**2, args.seed, t)
         written.append(plots.save_grid(digits, out / f"digit_{args.digit}.png", args.grid_size2))
     for path in written:
         print(f"wrote {path}")

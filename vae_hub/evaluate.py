@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         model = VAE.from_pretrained(args.model or default_model())
         train = load_mnist(args.data_dir, train=True)
         test = load_mnist(args.data_dir, train=False)
-        metrics = evaluate_model(model, train, test, profile=profile, seed=args.seed)
+        metrics = evaluate_model(model, train, test, profile=profile, seed=args.seed, progress=True)
         metrics["command"] = "python -m vae_hub.evaluate " + " ".join(argv or sys.argv[1:])
         print(json.dumps(metrics, indent=2) if args.json else format_table(metrics))
         if args.out:

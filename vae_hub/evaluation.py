@@ -8,8 +8,10 @@ import time
 from dataclasses import dataclass
 
 import torch
+from tqdm.auto import tqdm
 
 from .data import MnistSplit, binarize, to_float
+from .generation import DIGIT_TEMPERATURE
 from .losses import bernoulli_nll, kl_divergence
 from .model import NUM_CLASSES, VAE
 
@@ -26,7 +28,12 @@ METRICS = {
     "iwae_nll": ("IWAE bound on -log p(x)", "nll", "{:.2f}"),
     "active_units": ("Active latent units", "active-units", "{:d}"),
     "fd": ("Frechet distance of prior samples (classifier features)", "frechet-distance", "{:.2f}"),
-    "digit_accuracy": ("Digit-generation accuracy", "accuracy", "{:.2%}"),
+    "digit_accuracy": (
+        f"Digit-generation accuracy (temperature {DIGIT_TEMPERATURE})",
+        "accuracy",
+        "{:.2%}",
+    ),
+    "digit_accuracy_t1": ("  the same at temperature 1.0", "accuracy-temperature-1", "{:.2%}"),
     "probe_accuracy": ("Linear probe accuracy on latent means", "probe-accuracy", "{:.2%}"),
 }
 
@@ -108,7 +115,12 @@ def negative_elbo(
 
 @torch.inference_mode()
 def iwae_nll(
-    model: VAE, split: MnistSplit, k: int = 1000, seed: int = 0, chunk: int = 5000
+    model: VAE,
+    split: MnistSplit,
+    k: int = 1000,
+    seed: int = 0,
+    chunk: int = 5000,
+    progress: bool = False,
 ) -> float:
     """Importance-weighted bound on -log p(x) (Burda et al. 2015), nats per image:
     -log (1/k) sum_i p(x, z_i) / q(z_i | x) with z_i ~ q(z | x). It tightens as k grows."""
@@ -116,8 +128,11 @@ def iwae_nll(
     generator = torch.Generator(device=model.device).manual_seed(seed)
     images_per_pass = max(1, chunk // k)
     total = 0.0
-    for x in _batches(evaluation_images(model, split), images_per_pass):
+    images = evaluation_images(model, split)
+    bar = tqdm(total=len(images), desc=f"IWAE k={k}", unit="img", disable=not progress, leave=False)
+    for x in _batches(images, images_per_pass):
         x = x.to(model.device)  # (B, 1, 28, 28)
+        bar.update(len(x))
         mu, logvar = model.encode(x)  # (B, D) each
         eps = torch.randn((k, *mu.shape), generator=generator, device=mu.device)  # (k, B, D)
         z = mu + torch.exp(0.5 * logvar) * eps  # (k, B, D)
@@ -127,6 +142,7 @@ def iwae_nll(
         log_qz = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1)  # (k, B)
         log_w = log_px_z + log_pz - log_qz
         total += -(torch.logsumexp(log_w, dim=0) - math.log(k)).sum().item()
+    bar.close()
     return total / max(len(split), 1)
 
 
@@ -170,16 +186,25 @@ def prior_sample_fd(
     return frechet_distance(fake, real)
 
 
-def digit_accuracy(model: VAE, classifier, per_digit: int = 1000, seed: int = 0) -> float:
-    """Share of `generate_digit(model, d, ...)` samples the classifier labels d, over 0-9."""
+def digit_accuracy(
+    model: VAE,
+    classifier,
+    per_digit: int = 1000,
+    seed: int = 0,
+    temperature: float | None = None,
+) -> float:
+    """Share of `generate_digit(model, d, ...)` samples the classifier labels d, over 0-9,
+    at generate_digit's default temperature unless `temperature` is given."""
     from .classifier import predict
-    from .generation import generate_digit
+    from .generation import DIGIT_TEMPERATURE, generate_digit
+
+    temperature = DIGIT_TEMPERATURE if temperature is None else temperature
 
     hits = 0
     for digit in range(NUM_CLASSES):
         images = torch.cat(
             [
-                generate_digit(model, digit, min(2000, per_digit - i), seed + i)
+                generate_digit(model, digit, min(2000, per_digit - i), seed + i, temperature)
                 for i in range(0, per_digit, 2000)
             ]
         )
@@ -209,6 +234,7 @@ def evaluate_model(
     test: MnistSplit,
     profile: str | EvalProfile = "quick",
     seed: int = 0,
+    progress: bool = False,
 ) -> dict:
     """Every metric on the test split, as saved in metrics.json (nats per image)."""
     from .classifier import load_classifier
@@ -227,7 +253,7 @@ def evaluate_model(
         "negative_elbo": elbo.total,
         "reconstruction": elbo.reconstruction,
         "kl": elbo.kl,
-        "iwae_nll": iwae_nll(model, iwae_split, k=settings.iwae_k, seed=seed),
+        "iwae_nll": iwae_nll(model, iwae_split, k=settings.iwae_k, seed=seed, progress=progress),
         "iwae_k": settings.iwae_k,
         "iwae_images": len(iwae_split),
         "active_units": active_units(model, test),
@@ -236,6 +262,12 @@ def evaluate_model(
         "fd_samples": settings.fd_samples,
         "digit_accuracy": (
             digit_accuracy(model, classifier, settings.digit_samples, seed)
+            if model.has_class_gaussians
+            else None
+        ),
+        "digit_temperature": DIGIT_TEMPERATURE,
+        "digit_accuracy_t1": (
+            digit_accuracy(model, classifier, settings.digit_samples, seed, temperature=1.0)
             if model.has_class_gaussians
             else None
         ),

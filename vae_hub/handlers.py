@@ -226,7 +226,13 @@ def sample_tab(model: VAE, grid_size: Any, seed: Any, temperature: Any):
     return to_picture(images, nrow=n), f"Seed used: **{s}** (temperature {t:g})"
 
 
-def digit_tab(model: VAE, digit: Any, grid_size: Any, seed: Any, temperature: Any = 1.0):
+def digit_tab(
+    model: VAE,
+    digit: Any,
+    grid_size: Any,
+    seed: Any,
+    temperature: Any = generation.DIGIT_TEMPERATURE,
+):
     """-> grid picture of one digit from the stored class Gaussian."""
     d = _int_in("digit", digit, 0, 9)
     n = _int_in("grid size", grid_size, 1, MAX_GRID)

@@ -371,7 +371,9 @@ def _finish(model, config, train, test, state, writer) -> Path:
     profile = "smoke" if config.dry_run and config.eval != "none" else config.eval
     if profile != "none":
         print(f"Evaluating ({profile}) ...")
-        metrics = evaluate_model(model, train, test, profile=profile, seed=config.seed)
+        metrics = evaluate_model(
+            model, train, test, profile=profile, seed=config.seed, progress=config.progress
+        )
         print(format_table(metrics))
         for key in METRICS:
             if metrics.get(key) is not None:
