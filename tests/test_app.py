@@ -272,3 +272,12 @@ def test_app_py_with_a_broken_model_is_one_line_and_exit_2(tmp_path):
     assert (
         proc.stderr.startswith("error: cannot load the model:") and "Traceback" not in proc.stderr
     )
+
+
+def test_the_page_names_a_local_model_by_its_folder_only(tmp_path):
+    from vae_hub.handlers import display_name
+    from vae_hub.pretrained import bundled_model_path
+
+    assert display_name("user/mnist-vae") == "user/mnist-vae"
+    assert display_name(str(tmp_path)) == tmp_path.name
+    assert display_name(str(bundled_model_path())) == "vae_hub/pretrained (bundled)"

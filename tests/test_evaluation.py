@@ -66,7 +66,7 @@ def test_training_writes_metrics_and_the_card_shows_them(trained_model_dir):
         assert key in metrics
     assert metrics["profile"] == "smoke" and metrics["iwae_k"] == 10
     card = (trained_model_dir / "README.md").read_text()
-    assert "IWAE bound on -log p(x) (k=10)" in card
+    assert "IWAE bound on -log p(x) (k=10, first 100 images)" in card
     assert f"{metrics['negative_elbo']:.2f}" in card
 
 
@@ -128,3 +128,35 @@ def test_shipped_classifier_is_above_99_percent_on_the_full_test_split():
 
     test = load_mnist(full_mnist_or_skip(), train=False, download=False)
     assert accuracy(load_classifier(), test) >= 0.99
+
+
+def test_the_bundled_model_is_shipped_with_its_evaluation():
+    from vae_hub import VAE
+    from vae_hub.pretrained import bundled_model_path
+
+    folder = bundled_model_path()
+    metrics = json.loads((folder / "metrics.json").read_text())
+    model = VAE.from_pretrained(folder)
+    assert model.has_class_gaussians and model.has_latent_map
+    assert metrics["iwae_k"] >= 1000 and metrics["digit_samples_per_class"] >= 1000
+    assert metrics["negative_elbo"] > metrics["iwae_nll"] > 0
+    assert metrics["digit_accuracy"] >= 0.99
+    assert (folder / "samples.png").is_file() and (folder / "README.md").is_file()
+
+
+@pytest.mark.slow
+def test_the_bundled_models_metrics_hold_on_the_full_test_split():
+    """Re-measure the cheap numbers of the bundled model's metrics.json (same seeds)."""
+    from vae_hub import VAE
+    from vae_hub.pretrained import bundled_model_path
+
+    from .conftest import full_mnist_or_skip
+
+    folder = bundled_model_path()
+    metrics = json.loads((folder / "metrics.json").read_text())
+    model = VAE.from_pretrained(folder)
+    test = load_mnist(full_mnist_or_skip(), train=False, download=False)
+    assert negative_elbo(model, test, seed=0).total == pytest.approx(
+        metrics["negative_elbo"], abs=0.01
+    )
+    assert digit_accuracy(model, load_classifier(), per_digit=200) >= 0.98

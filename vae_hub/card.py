@@ -81,6 +81,7 @@ LOCAL_OPTIONS = {
     "download",
     "exp_name",
     "progress",
+    "eval",
     "threads",
     "device",
     "push",
@@ -105,6 +106,14 @@ def training_command(training: dict) -> str:
         and value is not None
     ]
     return " ".join(["python train.py", *flags])
+
+
+def _iwae_setting(metrics: dict) -> str:
+    """ "k=1000" for the whole split, "k=1000, first 2,000 images" for a subset."""
+    images, split = metrics.get("iwae_images"), metrics.get("split_size")
+    if images and split and images < split:
+        return f"k={metrics['iwae_k']}, first {images:,} images"
+    return f"k={metrics['iwae_k']}"
 
 
 def render_model_card(
@@ -132,7 +141,7 @@ def render_model_card(
     ]
     if metrics and metrics.get("iwae_k"):
         rows = [
-            (f"{label} (k={metrics['iwae_k']})" if label.startswith("IWAE") else label, value)
+            (f"{label} ({_iwae_setting(metrics)})" if label.startswith("IWAE") else label, value)
             for label, value in rows
         ]
     card = ModelCard.from_template(

@@ -280,10 +280,26 @@ def latent_map_tab(model: VAE):
     return latent_map_picture(model), manifold_picture(model)
 
 
+def display_name(source: str) -> str:
+    """How the page names the model: a repo id as is, a local folder without the path to
+    it (which says nothing to a visitor and leaks the server's layout)."""
+    from pathlib import Path
+
+    from .pretrained import BUNDLED
+
+    path = Path(source)
+    if not path.is_dir():
+        return source
+    if path.name == BUNDLED and path.parent.name == "vae_hub":
+        return "vae_hub/pretrained (bundled)"
+    return path.name
+
+
 def model_summary(model: VAE, source: str) -> str:
     config = model.config
     parts = [
-        f"**Model:** `{source}` — arch `{config['arch']}`, latent size {config['latent_dim']}",
+        f"**Model:** `{display_name(source)}` — arch `{config['arch']}`, "
+        f"latent size {config['latent_dim']}",
         "class Gaussians stored" if model.has_class_gaussians else "no class Gaussians",
     ]
     return ", ".join(parts) + "."

@@ -15,6 +15,7 @@ import gradio as gr
 
 from . import handlers
 from .errors import InvalidModelError
+from .generation import DIGIT_TEMPERATURE
 from .model import VAE
 
 TITLE = "vae-hub: a variational autoencoder on MNIST"
@@ -183,7 +184,11 @@ def build_demo(model: VAE, source: str) -> gr.Blocks:
                         value=0, precision=0, minimum=0, maximum=handlers.MAX_SEED, label="Seed"
                     )
                     digit_temp = gr.Slider(
-                        0, handlers.MAX_TEMPERATURE, value=1.0, step=0.05, label="Temperature"
+                        0,
+                        handlers.MAX_TEMPERATURE,
+                        value=DIGIT_TEMPERATURE,
+                        step=0.05,
+                        label="Temperature (lower: more typical digits; 1: the full spread)",
                     )
                     digit_btn = gr.Button("Generate", variant="primary")
                 with gr.Column(scale=2):
