@@ -277,3 +277,17 @@ def test_weight_decay_is_decoupled_and_a_resumed_run_takes_the_new_value(tmp_pat
                               resume=True, weight_decay=0.1))  # fmt: skip
     group = load_checkpoint(resumed.run_dir).optimizer_state["param_groups"][0]
     assert group["weight_decay"] == 0.1 and group["decoupled_weight_decay"]
+
+
+def test_atomic_writes_get_the_usual_permissions(tmp_path):
+    from vae_hub.files import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.json", "{}")
+        with atomic_directory(tmp_path / "folder") as folder:
+            (folder / "x").write_text("x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o755
