@@ -31,6 +31,16 @@ def test_loads_the_shipped_subset_as_uint8_tensors():
     assert set(train.labels.tolist()) == set(range(10))
 
 
+def test_evaluation_subsets_spread_through_the_split():
+    test = load_mnist(DATA_DIR, train=False, download=False)  # 300 digits
+    part = test.spread(100)
+    assert len(part) == 100
+    assert torch.equal(part.images[1], test.images[3]) and torch.equal(
+        part.labels[-1], test.labels[297]
+    )
+    assert test.spread(1000) is test and len(test.subset(100)) == 100
+
+
 def test_raw_folder_paths_resolve_to_the_torchvision_root():
     assert resolve_root(DATA_DIR / "MNIST" / "raw") == DATA_DIR
     assert resolve_root(DATA_DIR / "MNIST") == DATA_DIR

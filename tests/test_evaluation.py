@@ -66,7 +66,7 @@ def test_training_writes_metrics_and_the_card_shows_them(trained_model_dir):
         assert key in metrics
     assert metrics["profile"] == "smoke" and metrics["iwae_k"] == 10
     card = (trained_model_dir / "README.md").read_text()
-    assert "IWAE bound on -log p(x) (k=10, first 100 images)" in card
+    assert "IWAE bound on -log p(x) (k=10, 100 images spread through the split)" in card
     assert f"{metrics['negative_elbo']:.2f}" in card
 
 

@@ -91,7 +91,7 @@ def score(row: dict, train, test, classifier, args: argparse.Namespace) -> dict:
     model = VAE.from_pretrained(row["final_dir"])
     row["parameters"] = sum(p.numel() for p in model.parameters())
     row["test_negative_elbo"] = negative_elbo(model, test, seed=args.seed).total
-    row["iwae_nll"] = iwae_nll(model, test.subset(args.iwae_images), k=args.iwae_k, seed=args.seed)
+    row["iwae_nll"] = iwae_nll(model, test.spread(args.iwae_images), k=args.iwae_k, seed=args.seed)
     row["fd"] = prior_sample_fd(model, test, classifier, n=args.fd_samples, seed=args.seed)
     row["digit_accuracy"] = digit_accuracy(
         model, classifier, per_digit=args.digit_samples, seed=args.seed

@@ -112,7 +112,7 @@ def _iwae_setting(metrics: dict) -> str:
     """ "k=1000" for the whole split, "k=1000, first 2,000 images" for a subset."""
     images, split = metrics.get("iwae_images"), metrics.get("split_size")
     if images and split and images < split:
-        return f"k={metrics['iwae_k']}, first {images:,} images"
+        return f"k={metrics['iwae_k']}, {images:,} images spread through the split"
     return f"k={metrics['iwae_k']}"
 
 

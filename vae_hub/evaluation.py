@@ -256,7 +256,7 @@ def evaluate_model(
     )
     started = time.monotonic()
     elbo = negative_elbo(model, test, seed=seed)
-    iwae_split = test if settings.iwae_images is None else test.subset(settings.iwae_images)
+    iwae_split = test if settings.iwae_images is None else test.spread(settings.iwae_images)
     classifier = load_classifier()
     metrics = {
         "negative_elbo": elbo.total,
