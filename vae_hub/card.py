@@ -109,7 +109,8 @@ def training_command(training: dict) -> str:
 
 
 def _iwae_setting(metrics: dict) -> str:
-    """ "k=1000" for the whole split, "k=1000, first 2,000 images" for a subset."""
+    """ "k=1000" for the whole split, "k=1000, 2,000 images spread through the split" for
+    a subset (see MnistSplit.spread)."""
     images, split = metrics.get("iwae_images"), metrics.get("split_size")
     if images and split and images < split:
         return f"k={metrics['iwae_k']}, {images:,} images spread through the split"

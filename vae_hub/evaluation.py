@@ -258,6 +258,12 @@ def evaluate_model(
     elbo = negative_elbo(model, test, seed=seed)
     iwae_split = test if settings.iwae_images is None else test.spread(settings.iwae_images)
     classifier = load_classifier()
+
+    def digits_at(temperature: float) -> float | None:
+        if not model.has_class_gaussians:
+            return None
+        return digit_accuracy(model, classifier, settings.digit_samples, seed, temperature)
+
     metrics = {
         "negative_elbo": elbo.total,
         "reconstruction": elbo.reconstruction,
@@ -269,17 +275,9 @@ def evaluate_model(
         "latent_dim": model.latent_dim,
         "fd": prior_sample_fd(model, test, classifier, settings.fd_samples, seed),
         "fd_samples": settings.fd_samples,
-        "digit_accuracy": (
-            digit_accuracy(model, classifier, settings.digit_samples, seed)
-            if model.has_class_gaussians
-            else None
-        ),
+        "digit_accuracy": digits_at(DIGIT_TEMPERATURE),
         "digit_temperature": DIGIT_TEMPERATURE,
-        "digit_accuracy_t1": (
-            digit_accuracy(model, classifier, settings.digit_samples, seed, temperature=1.0)
-            if model.has_class_gaussians
-            else None
-        ),
+        "digit_accuracy_t1": digits_at(1.0),
         "digit_samples_per_class": settings.digit_samples,
         "probe_accuracy": probe_accuracy(model, train, test),
         "split": "test",

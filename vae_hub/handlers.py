@@ -285,12 +285,12 @@ def display_name(source: str) -> str:
     it (which says nothing to a visitor and leaks the server's layout)."""
     from pathlib import Path
 
-    from .pretrained import BUNDLED
+    from .pretrained import bundled_folder
 
     path = Path(source)
     if not path.is_dir():
         return source
-    if path.name == BUNDLED and path.parent.name == "vae_hub":
+    if path.resolve() == bundled_folder().resolve():
         return "vae_hub/pretrained (bundled)"
     return path.name
 

@@ -10,9 +10,14 @@ from .errors import ModelNotFoundError
 BUNDLED = "pretrained"
 
 
+def bundled_folder() -> Path:
+    """Where the bundled model lives in the installed package (whether or not it is there)."""
+    return Path(str(resources.files("vae_hub").joinpath(BUNDLED)))
+
+
 def bundled_model_path() -> Path:
     """Folder of the bundled model (config.json, model.safetensors, README.md, ...)."""
-    path = Path(str(resources.files("vae_hub").joinpath(BUNDLED)))
+    path = bundled_folder()
     if not (path / "model.safetensors").is_file():
         raise ModelNotFoundError(
             f"the bundled model is missing from {path}; reinstall vae-hub or pass --model"

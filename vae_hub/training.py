@@ -225,7 +225,9 @@ def run(config: TrainConfig) -> TrainResult:
     if config.resume:
         saved = checkpoints.load_checkpoint(run_dir, device)
         model, state = saved.model, saved.state
-        _check_resumable(config, model, run_dir)
+        _check_model_options(
+            config, model, f"--resume: {run_dir}", "pass the same options or use another --exp-name"
+        )
         if saved.raw_weights is not None:  # the folder holds the average; resume the weights
             ema, model = model, copy.deepcopy(model)
             model.load_state_dict(saved.raw_weights)
@@ -256,6 +258,14 @@ def run(config: TrainConfig) -> TrainResult:
         ema = copy.deepcopy(model)
     atomic_write_json(run_dir / "train_config.json", config.to_dict())
 
+    def served() -> VAE:
+        """The model to evaluate and publish: the weight average (with the training
+        weights' buffers) when there is one."""
+        if ema is None:
+            return model
+        sync_buffers(ema, model)
+        return ema
+
     step_fn = torch.compile(model) if config.compile else model
     max_steps = DRY_RUN_STEPS if config.dry_run else config.max_steps
     from torch.utils.tensorboard import SummaryWriter
@@ -275,11 +285,7 @@ def run(config: TrainConfig) -> TrainResult:
                 )
                 if not finished and stop.requested:
                     break
-                if ema is not None:
-                    sync_buffers(ema, model)
-                _end_epoch(
-                    ema if ema is not None else model, config, state, test, writer, fixed, finished
-                )
+                _end_epoch(served(), config, state, test, writer, fixed, finished)
                 keep = finished and state.epoch % config.checkpoint_every == 0
                 checkpoints.save_checkpoint(
                     run_dir, model, optimizer, state, _rng(generator), keep, ema
@@ -293,11 +299,7 @@ def run(config: TrainConfig) -> TrainResult:
                 result.interrupted = True
                 print(f"Stopped. Saved {folder}; continue with --resume.")
                 return result
-            if ema is not None:
-                sync_buffers(ema, model)
-            result.final_dir = _finish(
-                ema if ema is not None else model, config, train, test, state, writer
-            )
+            result.final_dir = _finish(served(), config, train, test, state, writer)
             result.test = state.history[-1]["test"] if state.history else {}
         finally:
             writer.close()
@@ -435,16 +437,6 @@ def _load_initial_weights(model: VAE, config: TrainConfig) -> None:
     if missing or unexpected:  # the options matched, so this is a bug, not a user error
         raise RuntimeError(f"--init-from: missing {missing}, unexpected {unexpected}")
     print(f"Starting from the weights of {config.init_from}.")
-
-
-def _check_resumable(config: TrainConfig, model: VAE, run_dir: Path) -> None:
-    """The flags that shape the model must match the checkpoint's."""
-    _check_model_options(
-        config,
-        model,
-        f"--resume: {run_dir}",
-        "pass the same options or use another --exp-name",
-    )
 
 
 def _check_model_options(
