@@ -96,6 +96,8 @@ def test_flags_are_parsed_and_typed():
         ["--weight-decay", "-0.1"],
         ["--ema-decay", "1"],
         ["--resume", "--init-from", "user/model"],
+        ["--flow-steps", "-1"],
+        ["--arch", "mlp", "--flow-steps", "2"],
     ],
 )
 def test_bad_flags_exit_2(argv, capsys):

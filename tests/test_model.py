@@ -13,6 +13,7 @@ from safetensors.torch import load_file, save_file
 
 from vae_hub import VAE, InvalidModelError, ModelNotFoundError
 from vae_hub.architectures import GenZooDecoder, GenZooEncoder
+from vae_hub.losses import kl_divergence
 
 ARCHS = ["conv", "genzoo", "mlp"]
 
@@ -28,9 +29,9 @@ def test_encode_decode_forward_shapes(arch):
     mu, logvar = model.encode(x)
     assert mu.shape == logvar.shape == (5, 6)
     assert model.decode(mu).shape == (5, 1, 28, 28)
-    logits, mu2, _ = model(x)
-    assert logits.shape == (5, 1, 28, 28)
-    assert torch.equal(mu, mu2)
+    logits, kl = model(x)
+    assert logits.shape == (5, 1, 28, 28) and kl.shape == (5,)
+    assert torch.equal(model.embed(x), mu)  # without a flow the centre is the mean
     assert model.latent_dim == 6
 
 
@@ -41,20 +42,63 @@ def test_eval_mode_is_deterministic_and_decodes_the_mean(arch):
     model(torch.rand(8, 1, 28, 28))  # move BatchNorm statistics away from their init
     model.eval()
     x = torch.rand(3, 1, 28, 28)
-    first, mu, _ = model(x)
-    second, _, _ = model(x)
+    first, kl = model(x)
+    second, _ = model(x)
     assert torch.equal(first, second)
-    assert torch.equal(first, model.decode(mu))
+    assert torch.allclose(first, model.decode(model.encode(x)[0]), atol=1e-6)
+    assert torch.allclose(kl, kl_divergence(*model.encode(x)))
 
 
-def test_training_mode_samples_z_from_the_given_generator():
-    model = small("conv").train()
+@pytest.mark.parametrize("flow_steps", [0, 2])
+def test_training_mode_samples_z_from_the_given_generator(flow_steps):
+    model = small("conv", flow_steps=flow_steps).train()
     x = torch.rand(2, 1, 28, 28)
     a = model(x, torch.Generator().manual_seed(1))[0]
     b = model(x, torch.Generator().manual_seed(1))[0]
     c = model(x, torch.Generator().manual_seed(2))[0]
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
+
+
+def test_flow_model_eval_decodes_the_flowed_centre():
+    model = small("conv", flow_steps=2).eval()
+    x = torch.rand(3, 1, 28, 28)
+    centre = model.embed(x)
+    mu, logvar = model.encode(x)
+    assert centre.shape == mu.shape and not torch.allclose(centre, mu)  # the flow moves it
+    logits, kl = model(x)
+    assert torch.allclose(logits, model.decode(centre), atol=1e-6)
+    # KL term at eps = 0: log q(z|x) - log p(z) at that point, a finite number per image
+    assert kl.shape == (3,) and torch.isfinite(kl).all()
+
+
+def test_sample_posterior_log_q_is_the_flow_density():
+    """log q(z|x) from sample_posterior equals the Gaussian density of eps minus the log
+    |det dz/deps| computed by autograd (the change of variables the ELBO relies on)."""
+    torch.manual_seed(0)
+    model = small("conv", flow_steps=3).double().eval()
+    for step in model.flow.steps:  # leave the near-identity start so the test can fail
+        torch.nn.init.normal_(step.out.weight, std=0.3)
+    x = torch.rand(1, 1, 28, 28, dtype=torch.float64)
+    mu, logvar, h = model._encode(x)
+    eps = torch.randn(1, 1, 6, dtype=torch.float64)
+    sample = model._posterior_at(mu, logvar, h, eps)
+    jacobian = torch.autograd.functional.jacobian(
+        lambda e: model._posterior_at(mu, logvar, h, e.view(1, 1, 6)).z.view(6), eps.view(6)
+    )
+    expected = torch.distributions.Normal(0.0, 1.0).log_prob(eps).sum() - torch.logdet(jacobian)
+    assert torch.allclose(sample.log_q.view(()), expected)
+    log_p = torch.distributions.Normal(0.0, 1.0).log_prob(sample.z).sum()
+    assert torch.allclose(sample.kl.view(()), sample.log_q.view(()) - log_p)
+
+
+def test_flow_needs_the_conv_arch_and_a_count():
+    with pytest.raises(ValueError, match="flow_steps.*needs arch 'conv'"):
+        small("mlp", flow_steps=1)
+    with pytest.raises(ValueError, match="flow_steps.*>= 0"):
+        small("conv", flow_steps=-1)
+    with pytest.raises(ValueError, match="flow_steps.*must be int"):
+        small("conv", flow_steps=True)
 
 
 def test_default_config_and_no_dropout_in_default_arch():
@@ -66,6 +110,7 @@ def test_default_config_and_no_dropout_in_default_arch():
         "hidden_dim": model.config["hidden_dim"],
         "latent_map_points": 2000,
         "binarized": False,
+        "flow_steps": 0,
     }
     assert not any(isinstance(m, torch.nn.Dropout) for m in model.modules())
     assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
@@ -125,9 +170,9 @@ def test_constructor_validates_config(kwargs, message):
         VAE(**kwargs)
 
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_save_then_from_pretrained_gives_equal_outputs(tmp_path, arch):
-    model = small(arch)
+@pytest.mark.parametrize("arch, flow_steps", [(a, 0) for a in ARCHS] + [("conv", 2)])
+def test_save_then_from_pretrained_gives_equal_outputs(tmp_path, arch, flow_steps):
+    model = small(arch, flow_steps=flow_steps)
     model.train()
     model(torch.rand(8, 1, 28, 28))
     model.class_means.normal_()
@@ -147,6 +192,15 @@ def test_save_then_from_pretrained_gives_equal_outputs(tmp_path, arch):
         assert torch.equal(a, b)
     assert torch.equal(loaded.class_means, model.class_means)
     assert loaded.has_class_gaussians
+
+
+def test_a_config_from_before_flows_loads_as_a_gaussian_posterior(tmp_path):
+    small("conv").save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    del config["flow_steps"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    loaded = VAE.from_pretrained(tmp_path)
+    assert loaded.flow is None and loaded.config["flow_steps"] == 0
 
 
 def test_model_card_of_a_bare_save_is_real(tmp_path):

@@ -130,6 +130,17 @@ def test_resume_needs_a_checkpoint_and_matching_model_options(tmp_path):
         run(tiny_config(tmp_path, resume=True, latent_dim=5))
 
 
+def test_a_flow_posterior_trains_and_its_option_is_checked_on_resume(tmp_path):
+    result = run(tiny_config(tmp_path, flow_steps=2, max_steps=3, t_sne_points=20))
+    model = VAE.from_pretrained(result.final_dir)
+    assert model.config["flow_steps"] == 2 and len(model.flow.steps) == 2
+    assert model.has_class_gaussians and model.has_latent_map
+    metrics = json.loads((result.final_dir / "metrics.json").read_text())
+    assert metrics["iwae_nll"] <= metrics["negative_elbo"] + 1.0  # a bound, k samples tighter
+    with pytest.raises(ConfigError, match="flow_steps: saved 2 vs now 0"):
+        run(tiny_config(tmp_path, resume=True))
+
+
 def test_unavailable_device_is_a_clear_error():
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")

@@ -60,8 +60,17 @@ class ConvEncoder(nn.Module):
         self.head = nn.Linear(hidden_dim, 2 * latent_dim)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, logvar = self.head(self.features(x)).chunk(2, dim=1)  # (B, latent_dim) each
+        mu, logvar, _ = self.encode_with_context(x)
         return mu, logvar
+
+    def encode_with_context(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(mu, logvar, h): h (B, hidden_dim) is the features the heads read, which an
+        inverse autoregressive flow (`vae_hub.posterior`) takes as its context."""
+        h = self.features(x)  # (B, 1, 28, 28) -> (B, hidden_dim)
+        mu, logvar = self.head(h).chunk(2, dim=1)  # (B, latent_dim) each
+        return mu, logvar, h
 
 
 class ConvDecoder(nn.Module):

@@ -48,6 +48,16 @@ def describe_arch(config: dict) -> str:
     }[config["arch"]]
 
 
+def describe_posterior(config: dict) -> str:
+    steps = config.get("flow_steps", 0)
+    if not steps:
+        return "diagonal Gaussian"
+    return (
+        f"diagonal Gaussian followed by {steps} inverse autoregressive flow steps "
+        f"(Kingma et al. 2016), conditioned on the encoder's features"
+    )
+
+
 def template_text() -> str:
     return resources.files("vae_hub").joinpath(*TEMPLATE).read_text(encoding="utf-8")
 
@@ -153,6 +163,7 @@ def render_model_card(
         model_id=model_id or "path/to/this/folder",
         config=config,
         arch_description=describe_arch(config),
+        posterior=describe_posterior(config),
         num_parameters=num_parameters,
         size_mb=num_parameters * 4 / 1e6,
         likelihood=(

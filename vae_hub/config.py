@@ -41,6 +41,11 @@ class TrainConfig:
     arch: str = _opt("conv", "network architecture", choices=ARCHITECTURES)
     channels: int = _opt(32, "base width of the conv arch")
     hidden_dim: int | None = _opt(None, "fully connected width (default: the arch's own)")
+    flow_steps: int = _opt(
+        0,
+        "inverse autoregressive flow steps on top of the Gaussian q(z|x) (Kingma et al. 2016; "
+        "conv arch only); 0: a plain Gaussian",
+    )
     weight_decay: float = _opt(0.0, "AdamW's decoupled weight decay (0: plain Adam)")
     ema_decay: float = _opt(
         0.0,
@@ -103,6 +108,7 @@ class TrainConfig:
             ("checkpoint_every", 1),
             ("image_every", 1),
             ("t_sne_points", 0),
+            ("flow_steps", 0),
         ):
             if getattr(self, name) < low:
                 raise ConfigError(f"{name} must be >= {low}, got {getattr(self, name)}")
@@ -119,6 +125,8 @@ class TrainConfig:
             raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if not 0 <= self.ema_decay < 1:
             raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.flow_steps and self.arch != "conv":
+            raise ConfigError(f"flow_steps needs --arch conv, got --arch {self.arch}")
         if self.kl_warmup_epochs < 0:
             raise ConfigError(f"kl_warmup_epochs must be >= 0, got {self.kl_warmup_epochs}")
         for f in dataclasses.fields(self):

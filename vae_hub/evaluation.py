@@ -12,10 +12,10 @@ from tqdm.auto import tqdm
 
 from .data import MnistSplit, binarize, to_float
 from .generation import DIGIT_TEMPERATURE
-from .losses import bernoulli_nll, kl_divergence
+from .losses import bernoulli_nll
 from .model import NUM_CLASSES, VAE
+from .posterior import standard_normal_log_prob
 
-LOG_2PI = math.log(2 * math.pi)
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. (2015), section 5.2
 BINARIZE_SEED = 1234  # the fixed binarization of the test split for binarized models
 
@@ -103,10 +103,9 @@ def negative_elbo(
     try:
         for x in _batches(evaluation_images(model, split), batch_size):
             x = x.to(model.device)
-            mu, logvar = model.encode(x)
-            z = model.reparameterize(mu, logvar, generator)
-            recon_sum += bernoulli_nll(model.decode(z), x).sum().item()
-            kl_sum += kl_divergence(mu, logvar).sum().item()
+            z, _, kl = model.sample_posterior(x, 1, generator)  # (1, B, D), _, (1, B)
+            recon_sum += bernoulli_nll(model.decode(z[0]), x).sum().item()
+            kl_sum += kl.sum().item()
     finally:
         model.train(was_training)
     n = max(len(split), 1)
@@ -136,10 +135,8 @@ def iwae_nll(
     for x in _batches(images, images_per_pass):
         x = x.to(model.device)  # (B, 1, 28, 28)
         bar.update(len(x))
-        mu, logvar = model.encode(x)  # (B, D) each
-        eps = torch.randn((k, *mu.shape), generator=generator, device=mu.device)  # (k, B, D)
-        z = mu + torch.exp(0.5 * logvar) * eps  # (k, B, D)
-        flat = z.reshape(-1, mu.shape[1])  # (k * B, D), sample-major
+        z, log_qz, _ = model.sample_posterior(x, k, generator)  # (k, B, D), (k, B)
+        flat = z.reshape(-1, z.shape[-1])  # (k * B, D), sample-major
         target = x.repeat(k, 1, 1, 1)  # (k * B, 1, 28, 28)
         log_px_z = -torch.cat(
             [
@@ -147,9 +144,7 @@ def iwae_nll(
                 for i in range(0, flat.shape[0], chunk)
             ]
         ).view(k, -1)  # (k, B)
-        log_pz = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)  # (k, B)
-        log_qz = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1)  # (k, B)
-        log_w = log_px_z + log_pz - log_qz
+        log_w = log_px_z + standard_normal_log_prob(z) - log_qz  # (k, B)
         total += -(torch.logsumexp(log_w, dim=0) - math.log(k)).sum().item()
     bar.close()
     return total / max(len(split), 1)
@@ -161,10 +156,7 @@ def active_units(model: VAE, split: MnistSplit, threshold: float = ACTIVE_UNIT_T
     threshold (Burda et al. 2015)."""
     model.eval()
     mu = torch.cat(
-        [
-            model.encode(x.to(model.device))[0]
-            for x in _batches(evaluation_images(model, split), 1000)
-        ]
+        [model.embed(x.to(model.device)) for x in _batches(evaluation_images(model, split), 1000)]
     )
     return int((mu.var(dim=0) > threshold).sum().item())
 

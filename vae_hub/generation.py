@@ -146,10 +146,10 @@ def as_model_input(image: Any) -> torch.Tensor:
 
 
 def encode_mean(model: VAE, image: Any) -> torch.Tensor:
-    """Latent mean (D,) of one image (any format `as_model_input` accepts)."""
+    """Latent mean (`VAE.embed`, (D,)) of one image (any format `as_model_input` accepts)."""
     x = as_model_input(image)[None]  # (1, 1, 28, 28)
     with _eval_mode(model):
-        return model.encode(x)[0][0].float().cpu()
+        return model.embed(x)[0].float().cpu()
 
 
 def interpolate(

@@ -24,7 +24,7 @@ from PIL import Image
 
 from . import generation
 from .data import EXAMPLES_PER_DIGIT, load_examples, to_float
-from .latent import pca_2d, project_to_map
+from .latent import encode_means, pca_2d, project_to_map
 from .model import VAE
 from .plots import image_grid
 from .preprocess import MAX_PIXELS
@@ -114,9 +114,8 @@ def latent_map_points(model: VAE) -> tuple[torch.Tensor, torch.Tensor, str]:
     if model.has_latent_map:
         return model.latent_map_xy.cpu(), model.latent_map_labels.cpu(), "t-SNE (stored)"
     examples = load_examples()
-    with torch.inference_mode():
-        mu = model.encode(to_float(examples.images))[0].cpu()
-    return pca_2d(mu), examples.labels, "PCA of example digits"
+    xy = pca_2d(encode_means(model, examples.images).cpu())
+    return xy, examples.labels, "PCA of example digits"
 
 
 def latent_map_picture(model: VAE, highlight: torch.Tensor | None = None) -> Image.Image:
@@ -139,8 +138,7 @@ def latent_map_picture(model: VAE, highlight: torch.Tensor | None = None) -> Ima
             point = project_to_map(model, highlight[None])[0]
         else:  # PCA basis of the examples is not stored: place by nearest example
             examples = load_examples()
-            with torch.inference_mode():
-                mu = model.encode(to_float(examples.images))[0].cpu()
+            mu = encode_means(model, examples.images).cpu()
             point = xy[torch.cdist(highlight[None], mu).argmin()]
         ax.scatter(
             [point[0]],

@@ -11,12 +11,12 @@ from .model import NUM_CLASSES, VAE
 
 @torch.inference_mode()
 def encode_means(model: VAE, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """Latent means of uint8 images (N, 28, 28) -> (N, latent_dim), in eval mode."""
+    """Latent means (`VAE.embed`) of uint8 images (N, 28, 28) -> (N, latent_dim), in eval mode."""
     was_training = model.training
     model.eval()
     try:
         chunks = [
-            model.encode(to_float(images[i : i + batch_size]))[0]
+            model.embed(to_float(images[i : i + batch_size]))
             for i in range(0, images.shape[0], batch_size)
         ]
     finally:

@@ -25,14 +25,15 @@ def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def elbo_loss(
-    logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor
+    logits: torch.Tensor, x: torch.Tensor, kl: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Negative ELBO as (reconstruction, kl), each summed per image and averaged over the batch.
 
+    `kl` (B,) is each image's KL term: `kl_divergence` for a Gaussian posterior, or its
+    one-sample estimate log q(z|x) - log p(z) with a flow (`VAE.forward` gives either).
     Returned separately so both can be logged and the KL term can be weighted (beta warm-up);
     the negative ELBO in nats per image is `reconstruction + kl`.
     """
     batch = x.shape[0]
     reconstruction = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / batch
-    kl = kl_divergence(mu, logvar).sum() / batch
-    return reconstruction, kl
+    return reconstruction, kl.sum() / batch

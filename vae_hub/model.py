@@ -7,7 +7,7 @@ fitted class Gaussians and latent map travel together in model.safetensors.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from huggingface_hub import ModelCard, PyTorchModelHubMixin
@@ -15,10 +15,13 @@ from torch import nn
 
 from . import architectures
 from .architectures import ARCHITECTURES, IMAGE_SHAPE
+from .losses import kl_divergence
+from .posterior import IAF, LOG_2PI, standard_normal_log_prob
 
 NUM_CLASSES = 10
 REPO_URL = "https://github.com/vae-hub/vae-hub"
 DEFAULT_HIDDEN_DIM = {"conv": 256, "genzoo": 256, "mlp": 400}
+FLOW_HIDDEN_DIM = 320  # MADE width of each flow step (Kingma et al. 2016 used 320 too)
 
 # config.json schema: field -> allowed Python types (bool is kept apart from int on purpose).
 CONFIG_TYPES: dict[str, tuple[type, ...]] = {
@@ -28,7 +31,17 @@ CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     "hidden_dim": (int, type(None)),
     "latent_map_points": (int,),
     "binarized": (bool,),
+    "flow_steps": (int,),
 }
+
+
+class LatentSample(NamedTuple):
+    """Draws from q(z|x): z (S, B, D), log q(z|x) (S, B) and the KL term (S, B) the ELBO
+    uses (closed form for a Gaussian posterior, log q(z|x) - log p(z) with a flow)."""
+
+    z: torch.Tensor
+    log_q: torch.Tensor
+    kl: torch.Tensor
 
 
 class VAE(
@@ -53,6 +66,8 @@ class VAE(
         latent_map_points: How many test-set latent means the stored 2-D latent map holds.
         binarized: True when trained on dynamically binarized MNIST (evaluation then
             binarizes the test images too).
+        flow_steps: Inverse autoregressive flow steps on top of the encoder's diagonal
+            Gaussian (`vae_hub.posterior`; "conv" arch only). 0 keeps q(z|x) Gaussian.
 
     Besides the networks, the state holds one Gaussian per digit in latent space
     (`class_means`, `class_scale_tril`, `class_counts`, fitted after training so a digit can
@@ -68,6 +83,7 @@ class VAE(
         hidden_dim: int | None = None,
         latent_map_points: int = 2000,
         binarized: bool = False,
+        flow_steps: int = 0,
     ):
         super().__init__()
         validate_config(
@@ -78,6 +94,7 @@ class VAE(
                 "hidden_dim": hidden_dim,
                 "latent_map_points": latent_map_points,
                 "binarized": binarized,
+                "flow_steps": flow_steps,
             }
         )
         hidden_dim = hidden_dim if hidden_dim is not None else DEFAULT_HIDDEN_DIM[arch]
@@ -88,6 +105,7 @@ class VAE(
         self.arch = arch
         self.binarized = binarized
         self.encoder, self.decoder = architectures.build(arch, latent_dim, channels, hidden_dim)
+        self.flow = IAF(latent_dim, hidden_dim, flow_steps, FLOW_HIDDEN_DIM) if flow_steps else None
 
         eye = torch.eye(latent_dim).expand(NUM_CLASSES, latent_dim, latent_dim)
         self.register_buffer("class_means", torch.zeros(NUM_CLASSES, latent_dim))
@@ -106,9 +124,15 @@ class VAE(
         return next(self.parameters()).device
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and log-variance of q(z|x), each (N, latent_dim), for images (N, 1, 28, 28)."""
+        """Mean and log-variance of the encoder's diagonal Gaussian, each (N, latent_dim), for
+        images (N, 1, 28, 28). It is q(z|x) itself unless the model has a flow (`embed`)."""
+        return self._encode(x)[:2]
+
+    def _encode(self, x: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         x = self._as_images(x)
-        return self.encoder(x)
+        if self.flow is None:
+            return (*self.encoder(x), None)
+        return self.encoder.encode_with_context(x)
 
     def reparameterize(
         self, mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
@@ -116,6 +140,35 @@ class VAE(
         """z = mu + sigma * eps with eps ~ N(0, I) drawn from `generator` (not the global RNG)."""
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         return mu + torch.exp(0.5 * logvar) * eps
+
+    def sample_posterior(
+        self, x: torch.Tensor, samples: int = 1, generator: torch.Generator | None = None
+    ) -> LatentSample:
+        """`samples` draws z ~ q(z|x) per image (N, 1, 28, 28), with their log-density and
+        KL term: what the ELBO (one draw) and the IWAE bound (k draws) are made of."""
+        mu, logvar, h = self._encode(x)  # (B, D), (B, D), (B, C) or None
+        shape = (samples, *mu.shape)
+        eps = torch.randn(shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return self._posterior_at(mu, logvar, h, eps)
+
+    def _posterior_at(
+        self, mu: torch.Tensor, logvar: torch.Tensor, h: torch.Tensor | None, eps: torch.Tensor
+    ) -> LatentSample:
+        """z, log q(z|x) and the KL term at standard-normal noise eps (S, B, D)."""
+        z = mu + torch.exp(0.5 * logvar) * eps  # (S, B, D)
+        log_q = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1)  # (S, B)
+        if self.flow is None:
+            return LatentSample(z, log_q, kl_divergence(mu, logvar).expand(eps.shape[0], -1))
+        z, log_det = self.flow(z, h)  # (S, B, D), (S, B)
+        log_q = log_q - log_det
+        return LatentSample(z, log_q, log_q - standard_normal_log_prob(z))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The centre of q(z|x), (N, latent_dim), for images (N, 1, 28, 28): the Gaussian's
+        mean, pushed through the flow (eps = 0) when there is one. Reconstructions, the
+        latent map, the class Gaussians and the probe all use this point."""
+        mu, _, h = self._encode(x)
+        return mu if self.flow is None else self.flow(mu, h)[0]
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Bernoulli logits (N, 1, 28, 28) for latents (N, latent_dim)."""
@@ -129,11 +182,17 @@ class VAE(
 
     def forward(
         self, x: torch.Tensor, generator: torch.Generator | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(logits, mu, logvar). Training samples z; eval mode decodes the mean."""
-        mu, logvar = self.encode(x)
-        z = self.reparameterize(mu, logvar, generator) if self.training else mu
-        return self.decoder(z), mu, logvar
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits (N, 1, 28, 28), kl (N,)): the two parts of the negative ELBO
+        (`losses.elbo_loss`). Training draws one z ~ q(z|x) from `generator`; eval mode is
+        deterministic and decodes `embed(x)` (the KL term is then taken at that point)."""
+        mu, logvar, h = self._encode(x)
+        if self.training:
+            eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        else:
+            eps = torch.zeros_like(mu)
+        z, _, kl = self._posterior_at(mu, logvar, h, eps[None])  # (1, B, D), _, (1, B)
+        return self.decoder(z[0]), kl[0]
 
     def _as_images(self, x: Any) -> torch.Tensor:
         if not isinstance(x, torch.Tensor):
@@ -245,4 +304,11 @@ def validate_config(config: dict) -> dict:
             raise ValueError(f"config field {key!r} must be >= 1, got {config[key]}")
     if config.get("latent_map_points", 0) < 0:
         raise ValueError("config field 'latent_map_points' must be >= 0")
+    if config.get("flow_steps", 0) < 0:
+        raise ValueError(f"config field 'flow_steps' must be >= 0, got {config['flow_steps']}")
+    if config.get("flow_steps", 0) and config.get("arch", "conv") != "conv":
+        raise ValueError(
+            f"config field 'flow_steps' needs arch 'conv' (its encoder gives the flow its "
+            f"context), got arch {config['arch']!r}"
+        )
     return config

@@ -174,8 +174,8 @@ def train_one_epoch(
         for idx in data.batch_indices(order, config.batch_size, start=state.batch):
             x = prepare_images(train.images[idx], config.binarize, generator)  # (B, 1, 28, 28)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=x.is_cuda):
-                logits, mu, logvar = step_fn(x, generator)  # bf16 matmuls on CUDA only
-            reconstruction, kl = elbo_loss(logits.float(), x, mu.float(), logvar.float())
+                logits, kl = step_fn(x, generator)  # bf16 matmuls on CUDA only
+            reconstruction, kl = elbo_loss(logits.float(), x, kl.float())
             beta = kl_weight(state.step, per_epoch, config.kl_warmup_epochs)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config, state.step, total_steps)
@@ -247,6 +247,7 @@ def run(config: TrainConfig) -> TrainResult:
             hidden_dim=config.hidden_dim,
             latent_map_points=map_points,
             binarized=config.binarize,
+            flow_steps=config.flow_steps,
         ).to(device)
         if config.init_from:
             _load_initial_weights(model, config)
@@ -343,7 +344,7 @@ def _end_epoch(model, config, state, test, writer, fixed, finished) -> None:
     if epoch_number % config.image_every == 0 or not finished:
         model.eval()
         with torch.inference_mode():
-            recon = torch.sigmoid(model(fixed.to(model.device))[0]).cpu()
+            recon = torch.sigmoid(model.decode(model.embed(fixed.to(model.device)))).cpu()
         plots.save_grid(
             plots.comparison_rows(fixed.cpu(), recon, IMAGE_GRID_PER_ROW),
             config.run_dir / "training_images" / f"epoch-{epoch_number:04d}.png",
@@ -443,7 +444,9 @@ def _check_model_options(
     config: TrainConfig,
     model: VAE,
     what: str,
-    advice: str = "pass the same --arch/--latent-dim/--channels/--hidden-dim/--binarize",
+    advice: str = (
+        "pass the same --arch/--latent-dim/--channels/--hidden-dim/--flow-steps/--binarize"
+    ),
 ) -> None:
     """The flags that shape the network must match those `model` was built with."""
     wanted = {
@@ -451,10 +454,11 @@ def _check_model_options(
         "latent_dim": config.latent_dim,
         "channels": config.channels,
         "binarized": config.binarize,
+        "flow_steps": config.flow_steps,
     }
     if config.hidden_dim is not None:
         wanted["hidden_dim"] = config.hidden_dim
-    saved = model.config
+    saved = {"flow_steps": 0, **model.config}  # configs from before flows had none
     different = {k: (saved.get(k), v) for k, v in wanted.items() if saved.get(k) != v}
     if different:
         detail = ", ".join(f"{k}: saved {a!r} vs now {b!r}" for k, (a, b) in different.items())
