@@ -101,16 +101,17 @@ def test_evaluate_command_table_and_errors(trained_model_dir, tmp_path):
 def test_bench_runs_end_to_end_on_a_tiny_budget(tmp_path):
     """The benchmark's machinery (its numbers come from the full run in the README)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "vae_hub.bench", "--minutes", "0.03", "--archs", "mlp", "conv",
+        [sys.executable, "-m", "vae_hub.bench", "--minutes", "0.03", "--archs", "mlp", "conv+iaf",
          "--data-dir", str(DATA_DIR), "--output-dir", str(tmp_path), "--iwae-k", "5",
          "--iwae-images", "20", "--fd-samples", "200", "--digit-samples", "5", "--quiet",
          "--out", str(tmp_path / "bench.json")],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "| mlp |" in proc.stdout and "| conv |" in proc.stdout and "Machine:" in proc.stdout
+    assert "| mlp |" in proc.stdout and "| conv+iaf |" in proc.stdout and "Machine:" in proc.stdout
     rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
-    assert [r["arch"] for r in rows] == ["mlp", "conv"]
+    assert [(r["name"], r["arch"]) for r in rows] == [("mlp", "mlp"), ("conv+iaf", "conv")]
+    assert rows[1]["flow_steps"] == 2
     assert all(r["images_per_second"] > 0 and r["parameters"] > 0 for r in rows)
 
 
