@@ -111,7 +111,7 @@ def test_bench_runs_end_to_end_on_a_tiny_budget(tmp_path):
     assert "| mlp |" in proc.stdout and "| conv+iaf |" in proc.stdout and "Machine:" in proc.stdout
     rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
     assert [(r["name"], r["arch"]) for r in rows] == [("mlp", "mlp"), ("conv+iaf", "conv")]
-    assert rows[1]["flow_steps"] == 2
+    assert rows[1]["flow_steps"] == 4
     assert all(r["images_per_second"] > 0 and r["parameters"] > 0 for r in rows)
 
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from vae_hub import VAE
 from vae_hub.checkpoints import LATEST, load_checkpoint
@@ -298,7 +298,12 @@ def test_atomic_writes_get_the_usual_permissions(tmp_path):
         atomic_write_text(tmp_path / "a.json", "{}")
         with atomic_directory(tmp_path / "folder") as folder:
             (folder / "x").write_text("x")
+            save_file({"t": torch.zeros(1)}, str(folder / "t.safetensors"))
+        VAE(latent_dim=2, channels=2, hidden_dim=4).save_pretrained(tmp_path / "model")
     finally:
         os.umask(old)
     assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o755
+    # safetensors writes 0600 through its own temporary file; what we save is readable
+    assert (tmp_path / "folder" / "t.safetensors").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "model" / "model.safetensors").stat().st_mode & 0o777 == 0o644

@@ -29,7 +29,7 @@ RECIPES = {
     "mlp": {"arch": "mlp", "batch_size": 128, "lr": 1e-3},
     "genzoo": {"arch": "genzoo", "batch_size": 50, "lr": 1e-3},
     "conv": {"arch": "conv", "batch_size": 128, "lr": 1e-3},
-    "conv+iaf": {"arch": "conv", "flow_steps": 2, "batch_size": 128, "lr": 1e-3},
+    "conv+iaf": {"arch": "conv", "flow_steps": 4, "batch_size": 128, "lr": 1e-3},
 }
 
 

@@ -23,9 +23,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide the file from other users
     try:
         yield Path(tmp)
+        usual_file_mode(tmp)
         _fsync_file(tmp)
         os.replace(tmp, path)
     except BaseException:
@@ -56,6 +56,7 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
         yield tmp
         for file in tmp.rglob("*"):
             if file.is_file():
+                usual_file_mode(file)
                 _fsync_file(file)
         old = None
         if path.exists():
@@ -67,6 +68,13 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def usual_file_mode(path: str | Path) -> None:
+    """Give a written file the mode open() would (0666 minus the umask). mkstemp, and
+    safetensors >= 0.8 (it writes through a temporary file of its own), leave 0600, which
+    hides models and checkpoints from the other users of a shared machine or server."""
+    os.chmod(path, 0o666 & ~_umask())
 
 
 def _umask() -> int:

@@ -244,6 +244,14 @@ class VAE(
         """The constructor arguments, as written to config.json."""
         return dict(self._hub_mixin_config)
 
+    def _save_pretrained(self, save_directory: Path) -> None:
+        from huggingface_hub.constants import SAFETENSORS_SINGLE_FILE
+
+        from .files import usual_file_mode
+
+        super()._save_pretrained(save_directory)
+        usual_file_mode(Path(save_directory) / SAFETENSORS_SINGLE_FILE)  # not safetensors' 0600
+
     def generate_model_card(self, *args, **kwargs) -> ModelCard:
         from .card import render_model_card
 
