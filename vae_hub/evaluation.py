@@ -153,7 +153,8 @@ def iwae_nll(
 @torch.inference_mode()
 def active_units(model: VAE, split: MnistSplit, threshold: float = ACTIVE_UNIT_THRESHOLD) -> int:
     """Latent dimensions whose posterior mean varies across the data: Cov_x(E_q[z_u]) >
-    threshold (Burda et al. 2015)."""
+    threshold (Burda et al. 2015). With a flow posterior, `embed` (the flowed mean of the
+    base Gaussian) stands in for E_q[z], which has no closed form there."""
     model.eval()
     mu = torch.cat(
         [model.embed(x.to(model.device)) for x in _batches(evaluation_images(model, split), 1000)]
