@@ -116,7 +116,7 @@ def format_rows(rows: list[dict], minutes: float, iwae: str) -> str:
             f"{r['iwae_nll']:.2f} | {r['fd']:.2f} | {r['digit_accuracy']:.1%} | "
             f"{t(r.get('to_genzoo'))} | {t(r.get('to_mlp'))} |"
         )
-    return "\n".join(lines) + f"\n\n(each arch trained for {minutes:g} minutes of training time)"
+    return "\n".join(lines) + f"\n\n(each recipe trained for {minutes:g} minutes of training time)"
 
 
 def main(argv: list[str] | None = None) -> int:
