@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -283,13 +284,42 @@ def test_hf_token_environment_variable_is_used(hub, tmp_path, capsys, monkeypatc
 
 def test_a_push_failing_after_training_keeps_the_model(hub, tmp_path, capsys):
     hub.fail("commit", 500)
-    code = train_main(
-        [*TINY_FLAGS, "--output-dir", str(tmp_path), "--push", "tester/late", "--hub-token", TOKEN]
-    )
+    flags = ["--output-dir", str(tmp_path), "--push", "tester/late", "--private"]
+    code = train_main([*TINY_FLAGS, *flags, "--hub-token", TOKEN])
     err = capsys.readouterr().err
     final = tmp_path / "mnist" / "checkpoints" / "final"
-    assert code == 2 and f"vae-hub push {final} tester/late" in err
+    assert code == 2 and f"retry with: vae-hub push {final} tester/late --private" in err
     _assert_intact(final)
+
+
+def _retry(err: str) -> list[str]:
+    """The arguments (after `vae-hub`) of the push command an error line suggests."""
+    return shlex.split(err.split("retry with: ", 1)[1])[1:]
+
+
+def test_the_retry_of_a_private_push_stays_private(hub, model_dir, tmp_path, capsys):
+    """Following the printed retry must never publish what was meant to be private."""
+    hub.fail("commit", 500)
+    code, out = _push(model_dir, "tester/secret", "--private", capsys=capsys)
+    assert code == 2 and _retry(out.err) == ["push", str(model_dir), "tester/secret", "--private"]
+    hub.clear_failures()
+    assert main([*_retry(out.err), "--hub-token", TOKEN]) == 0
+    assert hub.repo("tester/secret").private
+    space = tmp_path / "space"
+    assert main(["space", str(space), "--model", str(model_dir)]) == 0
+    hub.fail("commit", 500)
+    code, out = _push(space, "tester/demo", "--repo-type", "space", "--private", capsys=capsys)
+    assert code == 2
+    retry = ["push", str(space), "tester/demo", "--repo-type", "space", "--private"]
+    assert _retry(out.err) == retry
+    assert TOKEN not in out.err
+
+
+def test_an_empty_push_repo_is_an_error_before_training(hub, tmp_path, capsys):
+    code = train_main([*TINY_FLAGS, "--output-dir", str(tmp_path), "--push", ""])
+    err = capsys.readouterr().err
+    assert code == 2 and "push cannot be empty" in err
+    assert not (tmp_path / "mnist").exists() and hub.requests == []
 
 
 # --- Spaces ---------------------------------------------------------------------------------

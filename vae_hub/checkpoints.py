@@ -79,8 +79,13 @@ def save_checkpoint(
     return folder / name
 
 
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete checkpoint folder of a run, if any."""
+    return _find_latest(run_dir / CHECKPOINTS_DIR)
+
+
 def has_checkpoint(run_dir: Path) -> bool:
-    return _find_latest(run_dir / CHECKPOINTS_DIR) is not None
+    return latest_checkpoint(run_dir) is not None
 
 
 @dataclass
@@ -98,7 +103,7 @@ class Checkpoint:
 
 def load_checkpoint(run_dir: Path, map_location: torch.device | str = "cpu") -> Checkpoint:
     """The newest checkpoint of a run."""
-    folder = _find_latest(run_dir / CHECKPOINTS_DIR)
+    folder = latest_checkpoint(run_dir)
     if folder is None:
         raise FileNotFoundError(f"no checkpoint to resume in {run_dir / CHECKPOINTS_DIR}")
     model = VAE.from_pretrained(folder, map_location=map_location)

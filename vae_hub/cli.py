@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import ConfigError, DataNotFoundError, HubError, InvalidModelError
+from .errors import ConfigError, DataNotFoundError, HubError, InvalidModelError, WriteError
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -19,7 +19,7 @@ DEFAULT_MODEL_HELP = "a save_pretrained folder or a Hub repo id (default: the bu
 
 
 def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    print("error: " + " ".join(message.split()), file=sys.stderr)  # one line, always
     return EXIT_USAGE
 
 
@@ -27,7 +27,14 @@ def guarded(fn: Callable[[], int]) -> int:
     """Run `fn`, turning the errors a user can fix into one line on stderr and exit code 2."""
     try:
         return fn()
-    except (ConfigError, DataNotFoundError, InvalidModelError, HubError, FileNotFoundError) as e:
+    except (
+        ConfigError,
+        DataNotFoundError,
+        InvalidModelError,
+        HubError,
+        WriteError,
+        FileNotFoundError,
+    ) as e:
         return _fail(str(e))
     except ValueError as e:  # bad values for the library's pure functions
         return _fail(str(e))
@@ -255,7 +262,9 @@ def card_command(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from .config import ArgumentParser
+
+    parser = ArgumentParser(
         prog="vae-hub", description="Train, generate with and share MNIST VAEs."
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -274,8 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["train"]:
         return train_main(argv[1:], prog="vae-hub train")
-    args = build_parser().parse_args(argv)
-    return guarded(lambda: args.run(args))
+    return guarded(lambda: _run(build_parser().parse_args(argv)))
+
+
+def _run(args: argparse.Namespace) -> int:
+    return args.run(args)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
+
 from .architectures import ARCHITECTURES
 from .data import DEFAULT_DATA_DIR
 from .errors import ConfigError
@@ -139,6 +142,13 @@ class TrainConfig:
             raise ConfigError(f"exp_name must be a plain folder name, got {self.exp_name!r}")
         if self.resume and self.overwrite:
             raise ConfigError("--resume and --overwrite contradict each other; pick one")
+        if self.push is not None:
+            try:
+                validate_repo_id(self.push)
+            except HFValidationError as e:
+                raise ConfigError(
+                    f"--push {self.push!r} is not a Hub repo id (user/name): {e}"
+                ) from None
         if self.resume and self.init_from:
             raise ConfigError("--resume continues a run; --init-from starts a new one. Pick one")
 
@@ -189,7 +199,10 @@ def coerce(name: str, value: Any, source: str, parse_strings: bool = True) -> An
         raise ConfigError(f"{source}: unknown option {name!r}; known: {', '.join(FIELDS)}")
     kind, optional = _base_type(name)
     textual = parse_strings and isinstance(value, str)
-    if value is None or (optional and textual and value.lower() in ("none", "")):
+    if isinstance(value, str) and not value.strip():
+        # An unset shell variable (`--push "$REPO"`) must not quietly mean "no push".
+        raise ConfigError(f"{source}: {name} cannot be empty")
+    if value is None or (optional and textual and kind is not str and value.lower() == "none"):
         if optional:
             return None
         raise ConfigError(f"{source}: {name} cannot be empty")
@@ -305,8 +318,16 @@ def gpu_to_device(value: str, where: str) -> str:
 # --- the command line ---------------------------------------------------------------------
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a bad command line raises ConfigError (one line, exit status 2 from the
+    command's error guard) instead of printing the whole usage and exiting from a library."""
+
+    def error(self, message: str):
+        raise ConfigError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
 def build_parser(prog: str = "train.py") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=prog,
         description=(
             "Train a VAE on MNIST. Writes OUTPUT_DIR/EXP_NAME/ with checkpoints/ (save_pretrained "

@@ -27,3 +27,11 @@ class HubError(RuntimeError):
     The message names the cause and, for uploads, the command that retries; local files
     are never touched by a failed upload.
     """
+
+
+class WriteError(RuntimeError):
+    """A file of a training run could not be written (a full disk, a read-only folder).
+
+    The message names the path and the cause, the last good checkpoint and how to go on;
+    what was saved before is intact (every write is atomic).
+    """

@@ -27,7 +27,7 @@ from .data import EXAMPLES_PER_DIGIT, load_examples, to_float
 from .latent import encode_means, pca_2d, project_to_map
 from .model import VAE
 from .plots import image_grid
-from .preprocess import MAX_PIXELS
+from .preprocess import check_size
 
 UPSCALE = 8  # 28 px -> 224 px, nearest neighbour: crisp pixels
 MAX_GRID = 16
@@ -189,23 +189,25 @@ def example_digit(digit: Any, index: Any) -> torch.Tensor:
 
 
 def upload_to_image(upload: Any) -> Any:
-    """A visitor's upload (PIL image or array) checked for size before it is decoded."""
+    """A visitor's upload (a lazily opened PIL image), checked for size before it is decoded."""
     if upload is None:
         raise ValueError("no image was uploaded")
-    if isinstance(upload, Image.Image) and upload.width * upload.height > MAX_PIXELS:
-        raise ValueError(
-            f"the image is {upload.width}x{upload.height} pixels; at most {MAX_PIXELS:,} allowed"
-        )
+    if isinstance(upload, Image.Image):
+        check_size(*upload.size)
     return upload
 
 
-def sketch_to_image(sketch: Any) -> np.ndarray | None:
-    """The drawing of a Sketchpad value ({"composite": array, ...}), or None if empty."""
+def sketch_to_image(sketch: Any) -> Image.Image | np.ndarray | None:
+    """The drawing of a Sketchpad value ({"composite": image, ...}), or None if empty."""
     if sketch is None:
         return None
     composite = sketch.get("composite") if isinstance(sketch, dict) else sketch
     if composite is None:
         return None
+    if isinstance(composite, Image.Image):
+        check_size(*composite.size)
+        low, high = composite.convert("L").getextrema()
+        return None if low == high else composite
     array = np.asarray(composite)
     if array.size == 0 or array.min() == array.max():
         return None

@@ -6,6 +6,7 @@ fitted class Gaussians and latent map travel together in model.safetensors.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -13,9 +14,11 @@ import torch
 from huggingface_hub import ModelCard, PyTorchModelHubMixin
 from torch import nn
 
-from . import architectures
+from . import architectures, model_files
 from .architectures import ARCHITECTURES, IMAGE_SHAPE
+from .errors import InvalidModelError
 from .losses import kl_divergence
+from .model_files import TensorSpec
 from .posterior import IAF, LOG_2PI, standard_normal_log_prob
 
 NUM_CLASSES = 10
@@ -23,15 +26,30 @@ REPO_URL = "https://github.com/vae-hub/vae-hub"
 DEFAULT_HIDDEN_DIM = {"conv": 256, "genzoo": 256, "mlp": 400}
 FLOW_HIDDEN_DIM = 320  # MADE width of each flow step (Kingma et al. 2016 used 320 too)
 
-# config.json schema: field -> allowed Python types (bool is kept apart from int on purpose).
-CONFIG_TYPES: dict[str, tuple[type, ...]] = {
-    "latent_dim": (int,),
-    "arch": (str,),
-    "channels": (int,),
-    "hidden_dim": (int, type(None)),
-    "latent_map_points": (int,),
-    "binarized": (bool,),
-    "flow_steps": (int,),
+
+@dataclass(frozen=True)
+class ConfigField:
+    """One config.json field: allowed Python types and, for numbers, inclusive bounds.
+
+    The upper bounds are far above any useful MNIST model and far below what would exhaust
+    memory: a config.json from a stranger is checked against them before anything is built.
+    """
+
+    types: tuple[type, ...]
+    low: int | None = None
+    high: int | None = None
+    choices: tuple[str, ...] | None = None
+
+
+# config.json schema (bool is kept apart from int on purpose).
+CONFIG_SCHEMA: dict[str, ConfigField] = {
+    "latent_dim": ConfigField((int,), 1, 512),
+    "arch": ConfigField((str,), choices=ARCHITECTURES),
+    "channels": ConfigField((int,), 1, 256),
+    "hidden_dim": ConfigField((int, type(None)), 1, 4096),
+    "latent_map_points": ConfigField((int,), 0, 60_000),
+    "binarized": ConfigField((bool,)),
+    "flow_steps": ConfigField((int,), 0, 16),
 }
 
 
@@ -272,51 +290,92 @@ class VAE(
     ) -> VAE:
         """Load a model from a save_pretrained folder or a Hub repo id, in eval mode.
 
-        Always strict: a missing, unexpected or mis-shaped tensor raises InvalidModelError
-        (never a silently random layer), and only safetensors are read (never a pickle).
+        Always strict: config.json is parsed by a strict reader and checked against the
+        schema's bounds; the model is then built on the `meta` device and every tensor it
+        expects is compared (name, shape, dtype) with the safetensors header before any
+        weight is allocated; NaN or infinite values and unusable class Gaussians are
+        refused too. Every problem is one InvalidModelError naming the file, and only
+        safetensors are read (never a pickle).
         """
-        from .serialization import load_model
-
         if not strict:
             raise ValueError("vae_hub.VAE loads strictly; strict=False is not supported")
-        return load_model(
-            cls,
+        files = model_files.locate(
             str(pretrained_model_name_or_path),
             force_download=force_download,
             token=token,
             cache_dir=cache_dir,
             local_files_only=local_files_only,
             revision=revision,
-            map_location=map_location,
         )
+        config = model_files.read_config(files.config)
+        try:
+            validate_config(config)
+        except ValueError as e:
+            raise InvalidModelError(f"{files.config} is not a vae-hub VAE config: {e}") from e
+        with torch.device("meta"):  # shapes and dtypes only: nothing is allocated
+            expected = {k: TensorSpec.of(v) for k, v in cls(**config).state_dict().items()}
+        model_files.check_tensors(files.weights, expected)
+        state = model_files.read_tensors(files.weights)
+        problems = stored_state_problems(state)
+        if problems:
+            raise InvalidModelError(f"{files.weights}: " + "; ".join(problems))
+        model = cls(**config)
+        model.load_state_dict(state, strict=True)
+        return model.to(map_location).eval()
 
 
 def validate_config(config: dict) -> dict:
-    """Check a config dict against the VAE schema; raise ValueError naming the bad field."""
-    unknown = sorted(set(config) - set(CONFIG_TYPES))
+    """Check a config dict against CONFIG_SCHEMA; raise ValueError naming the bad field."""
+    unknown = sorted(set(config) - set(CONFIG_SCHEMA))
     if unknown:
         raise ValueError(
-            f"unknown config field(s) {', '.join(unknown)}; expected only {', '.join(CONFIG_TYPES)}"
+            f"unknown config field(s) {', '.join(unknown)}; "
+            f"expected only {', '.join(CONFIG_SCHEMA)}"
         )
     for key, value in config.items():
-        allowed = CONFIG_TYPES[key]
-        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
-            names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
-            raise ValueError(f"config field {key!r} must be {names}, got {value!r}")
-    if config.get("arch", "conv") not in ARCHITECTURES:
-        raise ValueError(
-            f"config field 'arch' must be one of {', '.join(ARCHITECTURES)}, got {config['arch']!r}"
-        )
-    for key in ("latent_dim", "channels", "hidden_dim"):
-        if config.get(key) is not None and config[key] < 1:
-            raise ValueError(f"config field {key!r} must be >= 1, got {config[key]}")
-    if config.get("latent_map_points", 0) < 0:
-        raise ValueError("config field 'latent_map_points' must be >= 0")
-    if config.get("flow_steps", 0) < 0:
-        raise ValueError(f"config field 'flow_steps' must be >= 0, got {config['flow_steps']}")
+        field = CONFIG_SCHEMA[key]
+        if not isinstance(value, field.types) or (
+            isinstance(value, bool) and bool not in field.types
+        ):
+            names = " or ".join("null" if t is type(None) else t.__name__ for t in field.types)
+            raise ValueError(f"config field {key!r} must be {names}, got {_short(value)}")
+        if field.choices and value not in field.choices:
+            raise ValueError(
+                f"config field {key!r} must be one of {', '.join(field.choices)}, got {value!r}"
+            )
+        if value is not None and field.low is not None and not field.low <= value <= field.high:
+            raise ValueError(
+                f"config field {key!r} must be in {field.low}..{field.high}, got {_short(value)}"
+            )
     if config.get("flow_steps", 0) and config.get("arch", "conv") != "conv":
         raise ValueError(
             f"config field 'flow_steps' needs arch 'conv' (its encoder gives the flow its "
             f"context), got arch {config['arch']!r}"
         )
     return config
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def stored_state_problems(state: dict[str, torch.Tensor]) -> list[str]:
+    """What is wrong with the non-network tensors of a state dict (already checked for
+    names, shapes, dtypes and finite values): the class Gaussians must be usable for
+    sampling (scale factors lower-triangular with a positive diagonal) and the labels and
+    counts must be digits and counts."""
+    problems = []
+    tril = state.get("class_scale_tril")
+    if tril is not None and (
+        bool(torch.triu(tril, diagonal=1).ne(0).any())
+        or bool((torch.diagonal(tril, dim1=-2, dim2=-1) <= 0).any())
+    ):
+        problems.append("class_scale_tril is not a Cholesky factor (lower-triangular, diagonal>0)")
+    counts = state.get("class_counts")
+    if counts is not None and bool((counts < 0).any()):
+        problems.append("class_counts holds negative counts")
+    labels = state.get("latent_map_labels")
+    if labels is not None and bool(((labels < -1) | (labels >= NUM_CLASSES)).any()):
+        problems.append(f"latent_map_labels holds values outside -1..{NUM_CLASSES - 1}")
+    return problems

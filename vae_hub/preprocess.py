@@ -8,6 +8,8 @@ drawing goes through the same steps so the model sees what it was trained on.
 
 from __future__ import annotations
 
+from io import BytesIO
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,47 @@ MNIST_SIZE = 28
 DIGIT_BOX = 20
 MIN_SIDE = 8
 MAX_PIXELS = 4096 * 4096
+# Larger pictures are shrunk to this longer side before they become float arrays: the digit
+# ends up 20 pixels tall anyway, and it bounds the working memory of a request.
+WORKING_SIDE = 1024
+NOT_AN_IMAGE = (
+    "That file is not an image this demo can read. "
+    "Upload a PNG, JPEG, GIF, BMP or WebP picture of a digit."
+)
+
+
+def check_size(width: int, height: int) -> None:
+    """Refuse pictures over MAX_PIXELS, from their dimensions alone (before decoding)."""
+    if width * height > MAX_PIXELS:
+        raise ValueError(f"the image is {width}x{height} pixels; at most {MAX_PIXELS:,} allowed")
+
+
+def open_picture(source: str | Path | bytes) -> Image.Image:
+    """A picture file (path or bytes) opened lazily: PIL reads only its header, and the size
+    it declares is checked before any pixel is decoded. A 10 KB compressed file can declare
+    billions of pixels; this is where such a file stops."""
+    try:
+        image = Image.open(BytesIO(source) if isinstance(source, bytes) else source)
+    except Image.DecompressionBombError:
+        raise ValueError(f"the image is too large; at most {MAX_PIXELS:,} pixels allowed") from None
+    except (OSError, SyntaxError, ValueError, TypeError) as e:  # what PIL raises for bad bytes
+        raise ValueError(NOT_AN_IMAGE) from e
+    check_size(*image.size)
+    return image
+
+
+def shrink(image: Image.Image) -> Image.Image:
+    """A (size-checked) picture with its longer side at most WORKING_SIDE, aspect kept."""
+    if max(image.size) <= WORKING_SIDE:
+        return image
+    if image.mode in ("1", "P"):  # resizing these would fall back to nearest neighbour
+        has_alpha = "transparency" in image.info
+        image = image.convert("L" if image.mode == "1" else "RGBA" if has_alpha else "RGB")
+    scale = WORKING_SIDE / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.BOX, reducing_gap=2.0)
+
+
 INK_THRESHOLD = 0.1  # fraction of full contrast that counts as part of the stroke
 CENTRE = 14.0  # MNIST's centres of mass average (14.0, 14.0) in 0-based pixel coordinates
 
@@ -28,9 +71,11 @@ def to_grey(image: Any) -> np.ndarray:
 
     Handles grey, grey+alpha, RGB, RGBA, palette, 1-bit, 16-bit and float images. Transparent
     areas are filled with whichever of black or white contrasts with the visible strokes.
+    The size is checked before the float copy is made.
     """
     if isinstance(image, Image.Image):
-        array, scale = _pil_to_array(image)
+        check_size(*image.size)
+        array, scale = _pil_to_array(shrink(image))
     elif isinstance(image, torch.Tensor):
         array, scale = _numpy_to_array(image.detach().cpu().numpy())
     elif isinstance(image, np.ndarray):
@@ -39,21 +84,22 @@ def to_grey(image: Any) -> np.ndarray:
         raise ValueError(
             f"expected an image (PIL.Image, numpy array or tensor), got {type(image).__name__}"
         )
-    array = array.astype(np.float64) / scale
     if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[2] not in (1, 3, 4):
         array = np.moveaxis(array, 0, -1)  # (C, H, W) -> (H, W, C)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
-    if array.ndim == 2:
-        grey, alpha = array, None
-    elif array.ndim == 3 and array.shape[2] in (2, 4):
-        grey, alpha = _luminance(array[..., :-1]), array[..., -1]
-    elif array.ndim == 3 and array.shape[2] == 3:
-        grey, alpha = _luminance(array), None
-    else:
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (2, 3, 4)):
         raise ValueError(
             f"expected an image shaped (H, W), (H, W, 1|2|3|4), got {tuple(array.shape)}"
         )
+    check_size(array.shape[1], array.shape[0])
+    array = array.astype(np.float64) / scale
+    if array.ndim == 2:
+        grey, alpha = array, None
+    elif array.shape[2] in (2, 4):
+        grey, alpha = _luminance(array[..., :-1]), array[..., -1]
+    else:
+        grey, alpha = _luminance(array), None
     if alpha is not None and alpha.min() < 1.0:
         if alpha.max() <= 0:
             raise ValueError("the image is fully transparent: nothing is drawn on it")
@@ -117,8 +163,6 @@ def to_mnist(image: Any) -> torch.Tensor:
         raise ValueError(
             f"the image is {width}x{height} pixels; a digit needs at least {MIN_SIDE}x{MIN_SIDE}"
         )
-    if height * width > MAX_PIXELS:
-        raise ValueError(f"the image is {width}x{height} pixels; at most {MAX_PIXELS:,} allowed")
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
     if np.median(border) > 0.5:
         grey = 1.0 - grey

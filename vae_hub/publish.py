@@ -15,9 +15,9 @@ from huggingface_hub import SpaceCard, SpaceCardData
 
 from .card import IMAGE_FILES, read_json, render_model_card
 from .files import atomic_directory
-from .hub import check_repo_id, upload_folder
+from .hub import check_repo_id, push_command, upload_folder
 from .model import VAE
-from .serialization import looks_like_local_path
+from .model_files import looks_like_local_path
 
 MODEL_FILES = [
     "config.json",
@@ -78,7 +78,7 @@ def push_model(
             private=private,
             allow_patterns=MODEL_FILES,
             commit_message="Upload vae-hub model",
-            retry_command=f"vae-hub push {folder} {repo_id}",
+            retry_command=push_command(folder, repo_id, private=private),
         )
 
 
@@ -168,5 +168,5 @@ def push_space(
         private=private,
         repo_type="space",
         commit_message="Upload vae-hub demo Space",
-        retry_command=f"vae-hub push {folder} {space_id} --repo-type space",
+        retry_command=push_command(folder, space_id, repo_type="space", private=private),
     )

@@ -6,19 +6,23 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 import shutil
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from tqdm.auto import tqdm
 
 from . import checkpoints, data, plots
 from .config import PER_INVOCATION, TrainConfig
-from .errors import ConfigError
+from .errors import ConfigError, DataNotFoundError, WriteError
 from .evaluation import METRICS, evaluate_model, format_table, negative_elbo, prepare_images
 from .files import atomic_write_json, remove_stale_temporaries
 from .latent import fit_latent_state
@@ -206,7 +210,46 @@ def train_one_epoch(
 
 
 def run(config: TrainConfig) -> TrainResult:
-    """Train as `config` says, resuming if asked; see `train.py --help`."""
+    """Train as `config` says, resuming if asked; see `train.py --help`. A file that cannot
+    be written (full disk, read-only folder) ends the run with a WriteError."""
+    with _explained_write_failures(config):
+        return _run(config)
+
+
+@contextmanager
+def _explained_write_failures(config: TrainConfig) -> Iterator[None]:
+    """Turn a failed write inside the run folder into one WriteError saying what failed, the
+    last good checkpoint and how to go on. Other errors pass through unchanged."""
+    run_dir = config.run_dir
+    try:
+        yield
+    except SafetensorError as e:  # safetensors reports its own I/O errors in its message
+        cause = re.sub(r"^.*I/O error: ", "", str(e))
+        where = run_dir / checkpoints.CHECKPOINTS_DIR
+        raise WriteError(f"cannot write a checkpoint in {where}: {cause}. {_way_on(config)}") from e
+    except OSError as e:
+        inside = e.filename is not None and Path(e.filename).resolve().is_relative_to(
+            run_dir.resolve()
+        )
+        if isinstance(e, DataNotFoundError) or not inside:
+            raise
+        raise WriteError(f"cannot write {e.filename}: {e.strerror}. {_way_on(config)}") from e
+
+
+def _way_on(config: TrainConfig) -> str:
+    latest = checkpoints.latest_checkpoint(config.run_dir)
+    if latest is None:
+        return (
+            "No checkpoint was written yet; once the disk has room and the folder is "
+            "writable, run the same command again."
+        )
+    return (
+        f"The last good checkpoint is {latest}; once the disk has room and the folder is "
+        "writable, continue with the same command and --resume."
+    )
+
+
+def _run(config: TrainConfig) -> TrainResult:
     device = resolve_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -408,20 +451,58 @@ def _rng(generator: torch.Generator) -> dict[str, torch.Tensor]:
     return {"generator": generator.get_state(), "torch": torch.get_rng_state()}
 
 
+# What train.py itself puts in a run folder before its first checkpoint.
+RUN_LEFTOVERS = {
+    "train_config.json",
+    "runs",
+    "training_images",
+    "t_sne",
+    checkpoints.CHECKPOINTS_DIR,
+}
+
+
 def _prepare_run_dir(config: TrainConfig) -> None:
+    """Check the run folder against --resume / --overwrite, and say what to do when they do
+    not fit what the folder holds. A folder with no checkpoint and nothing but what a run
+    writes before its first checkpoint (it was stopped early) is simply started anew."""
     run_dir = config.run_dir
     exists = checkpoints.has_checkpoint(run_dir)
+    leftovers = _only_early_leftovers(run_dir)
     if config.resume and not exists:
-        raise ConfigError(f"--resume: no checkpoint in {run_dir / checkpoints.CHECKPOINTS_DIR}")
+        advice = "run the same command without --resume to start it" + (
+            "" if leftovers else " (with --overwrite: the folder holds other files)"
+        )
+        raise ConfigError(
+            f"--resume: nothing to resume in {run_dir}: it holds no checkpoint (a run stopped "
+            f"before its first one saves none); {advice}"
+        )
     if not config.resume and run_dir.exists() and any(run_dir.iterdir()):
-        if not config.overwrite:
+        if exists and not config.overwrite:
             raise ConfigError(
                 f"{run_dir} already holds a run; pass --resume to continue it, "
                 "--overwrite to start over, or another --exp-name"
             )
+        if not exists and not leftovers and not config.overwrite:
+            raise ConfigError(
+                f"{run_dir} holds files but no checkpoint of a run; pass --overwrite to "
+                "replace them, or another --exp-name"
+            )
+        if not exists and leftovers:
+            print(f"{run_dir} holds a run stopped before its first checkpoint; starting anew.")
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(run_dir / checkpoints.CHECKPOINTS_DIR)
+
+
+def _only_early_leftovers(run_dir: Path) -> bool:
+    """True when `run_dir` holds only what train.py writes before its first checkpoint:
+    options, logs, pictures, and in checkpoints/ at most hidden temporaries."""
+    if not run_dir.is_dir():
+        return True
+    if any(entry.name not in RUN_LEFTOVERS for entry in run_dir.iterdir()):
+        return False
+    folder = run_dir / checkpoints.CHECKPOINTS_DIR
+    return not folder.is_dir() or all(p.name.startswith(".") for p in folder.iterdir())
 
 
 def _load_initial_weights(model: VAE, config: TrainConfig) -> None:

@@ -8,6 +8,7 @@ page and an error through the API, never a crashed server.
 
 from __future__ import annotations
 
+import base64
 import functools
 from typing import Any
 
@@ -17,6 +18,7 @@ from . import handlers
 from .errors import InvalidModelError
 from .generation import DIGIT_TEMPERATURE
 from .model import VAE
+from .preprocess import NOT_AN_IMAGE, open_picture
 
 TITLE = "vae-hub: a variational autoencoder on MNIST"
 CSS = """
@@ -29,30 +31,57 @@ CACHE_LIFETIME = (600, 3600)  # every 10 min, Gradio deletes cached files older 
 DIGITS = [str(d) for d in range(10)]
 
 
-def upload_image(**kwargs) -> gr.Image:
-    """gr.Image whose decoding errors (non-image bytes, truncated files) reach the visitor as
-    a readable message instead of a bare "Error" naming a server path.
+def checked_picture_input(component: gr.components.Component) -> gr.components.Component:
+    """Make a picture input (gr.Image, gr.Sketchpad) check every file a request carries from
+    its header before Gradio decodes it, and turn decoding errors into readable messages.
 
-    The instance's preprocess is wrapped rather than subclassed: Gradio writes a .pyi stub
-    next to the module of every Component subclass, which must not happen in an installed
-    package.
+    Gradio decodes uploads (the Sketchpad's composite, background and layers always) before
+    our functions run, so a 10 KB file declaring 12000x12000 pixels would cost gigabytes
+    there. The check reads only the header of each file (`preprocess.open_picture`). The
+    instance's preprocess is wrapped rather than subclassed: Gradio writes a .pyi stub next
+    to the module of every Component subclass, which must not happen in an installed package.
     """
-    image = gr.Image(**kwargs)
-    decode = image.preprocess
+    decode = component.preprocess
 
     def preprocess(payload: Any) -> Any:
+        try:
+            for source in _picture_files(component, payload):
+                open_picture(source)
+        except ValueError as e:
+            raise gr.Error(str(e)) from None
         try:
             return decode(payload)
         except gr.Error:
             raise
-        except Exception as e:  # PIL raises many types for bad bytes
-            raise gr.Error(
-                f"That file is not an image this demo can read ({type(e).__name__}). "
-                "Upload a PNG, JPEG, GIF, BMP or WebP picture of a digit."
-            ) from e
+        except Exception as e:  # PIL raises many types for bad bytes; never echo its text
+            raise gr.Error(NOT_AN_IMAGE) from e
 
-    image.preprocess = preprocess
-    return image
+    component.preprocess = preprocess
+    return component
+
+
+def _picture_files(component: Any, payload: Any) -> list[str | bytes]:
+    """The files (paths, or bytes of data: URLs and cached blobs) in an Image or
+    ImageEditor payload."""
+    if payload is None:
+        return []
+    if getattr(payload, "id", None) is not None:  # an ImageEditor payload sent in pieces
+        cached = component.blob_storage.get(payload.id)
+        blobs = [cached.background, cached.composite, *cached.layers] if cached else []
+        return [blob for blob in blobs if blob]
+    files = [payload]
+    if hasattr(payload, "composite"):  # ImageEditor: background, layers, composite
+        files = [payload.background, payload.composite, *payload.layers]
+    sources: list[str | bytes] = []
+    for file in files:
+        if file is None:
+            continue
+        url = getattr(file, "url", None) or ""
+        if url.startswith("data:"):
+            sources.append(base64.b64decode(url.partition(",")[2]))
+        elif getattr(file, "path", None):
+            sources.append(file.path)
+    return sources
 
 
 def _guard(fn, model: VAE):
@@ -83,16 +112,17 @@ def _output(label: str, **kwargs) -> gr.Image:
 
 
 def _sketchpad(label: str, **kwargs) -> gr.Sketchpad:
-    return gr.Sketchpad(
+    sketchpad = gr.Sketchpad(
         label=label,
         canvas_size=(280, 280),
         image_mode="L",
-        type="numpy",
+        type="pil",
         layers=False,
         transforms=(),
         brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"),
         **kwargs,
     )
+    return checked_picture_input(sketchpad)
 
 
 def build_demo(model: VAE, source: str) -> gr.Blocks:
@@ -204,12 +234,14 @@ def build_demo(model: VAE, source: str) -> gr.Blocks:
             with gr.Row():
                 with gr.Column():
                     with gr.Tab("Upload"):
-                        upload = upload_image(
-                            label="A picture of a digit",
-                            type="pil",
-                            image_mode=None,
-                            sources=["upload", "clipboard"],
-                            format="png",
+                        upload = checked_picture_input(
+                            gr.Image(
+                                label="A picture of a digit",
+                                type="pil",
+                                image_mode=None,
+                                sources=["upload", "clipboard"],
+                                format="png",
+                            )
                         )
                         upload_btn = gr.Button("Reconstruct upload", variant="primary")
                     with gr.Tab("Draw"):
