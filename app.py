@@ -13,30 +13,18 @@ import os
 import sys
 from pathlib import Path
 
+from vae_hub import VAE
+from vae_hub.demo.page import build_demo, launch_kwargs, queued
 from vae_hub.errors import InvalidModelError
-from vae_hub.pretrained import bundled_model_path
-from vae_hub.ui import build_demo, launch_kwargs, queued
+from vae_hub.pretrained import default_model
 
-MODEL_ENV = "VAE_HUB_MODEL"
 DEFAULT_MODEL: str | None = None  # `vae-hub space` writes the Space's model here
 
 
-def default_model() -> str:
-    """$VAE_HUB_MODEL, else DEFAULT_MODEL (a repo id, or a folder beside this file), else
-    the model bundled with the package."""
-    if os.environ.get(MODEL_ENV):
-        return os.environ[MODEL_ENV]
-    if DEFAULT_MODEL:
-        beside = Path(__file__).resolve().parent / DEFAULT_MODEL
-        return str(beside) if beside.is_dir() else DEFAULT_MODEL
-    return str(bundled_model_path())
-
-
 def create_demo(model: str | None = None):
-    """Load the model once and build the page for it."""
-    from vae_hub import VAE
-
-    source = model or default_model()
+    """Load the model once and build the page for it: `model`, else $VAE_HUB_MODEL, else
+    DEFAULT_MODEL (a repo id, or a folder beside this file), else the bundled model."""
+    source = model or default_model(DEFAULT_MODEL, beside=Path(__file__).resolve().parent)
     return build_demo(VAE.from_pretrained(source), source)
 
 

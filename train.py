@@ -2,7 +2,7 @@
 
 import sys
 
-from vae_hub.cli import train_main
+from vae_hub.cli.train import main
 
 if __name__ == "__main__":
-    sys.exit(train_main())
+    sys.exit(main())

@@ -38,7 +38,7 @@ TINY = dict(
 
 
 def tiny_config(tmp_path: Path, **overrides):
-    from vae_hub.config import TrainConfig
+    from vae_hub.training.options import TrainConfig
 
     return TrainConfig(**{**TINY, "output_dir": str(tmp_path), **overrides})
 
@@ -46,7 +46,7 @@ def tiny_config(tmp_path: Path, **overrides):
 @pytest.fixture(scope="session")
 def trained_model_dir(tmp_path_factory) -> Path:
     """A tiny conv VAE trained for two epochs on the test subset, with its final/ folder."""
-    from vae_hub.training import run
+    from vae_hub.training.loop import run
 
     result = run(tiny_config(tmp_path_factory.mktemp("runs"), exp_name="tiny"))
     assert result.final_dir is not None
@@ -88,8 +88,8 @@ def server(trained_model_dir):
     With VAE_HUB_DOCS_SCREENSHOTS=1 it serves the bundled model instead, so the README's
     screenshots show the digits a user will see."""
     from vae_hub import VAE
+    from vae_hub.demo.page import build_demo, launch_kwargs, queued
     from vae_hub.pretrained import bundled_model_path
-    from vae_hub.ui import build_demo, launch_kwargs, queued
 
     folder = trained_model_dir
     if os.environ.get("VAE_HUB_DOCS_SCREENSHOTS") == "1":

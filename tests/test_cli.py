@@ -107,9 +107,9 @@ def test_card_command_rerenders_with_new_metrics(trained_model_dir, tmp_path):
     folder = tmp_path / "m"
     shutil.copytree(trained_model_dir, folder)
     metrics = json.loads((folder / "metrics.json").read_text())
-    metrics.update(negative_elbo=12.3456, command="python -m vae_hub.evaluate m --profile full")
+    metrics.update(negative_elbo=12.3456, command="vae-hub evaluate m --profile full")
     (folder / "metrics.json").write_text(json.dumps(metrics))
     assert main(["card", str(folder), "--model-id", "someone/model"]) == 0
     card = (folder / "README.md").read_text()
     assert "12.35" in card and 'VAE.from_pretrained("someone/model")' in card
-    assert "Measured with `python -m vae_hub.evaluate m --profile full`" in card
+    assert "Measured with `vae-hub evaluate m --profile full`" in card

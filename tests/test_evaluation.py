@@ -9,10 +9,9 @@ import sys
 import pytest
 import torch
 
-from vae_hub.classifier import accuracy, load_classifier
 from vae_hub.data import load_mnist
-from vae_hub.evaluation import (
-    METRICS,
+from vae_hub.evaluation.judge import accuracy, load_judge
+from vae_hub.evaluation.metrics import (
     active_units,
     digit_accuracy,
     frechet_distance,
@@ -20,6 +19,7 @@ from vae_hub.evaluation import (
     negative_elbo,
     probe_accuracy,
 )
+from vae_hub.evaluation.report import METRICS
 
 from .conftest import DATA_DIR
 
@@ -51,8 +51,8 @@ def test_active_units_count(trained_model, test_split):
     assert active_units(trained_model, test_split, threshold=1e9) == 0
 
 
-def test_classifier_scores(trained_model, test_split):
-    classifier = load_classifier()
+def test_judge_scores(trained_model, test_split):
+    classifier = load_judge()
     assert accuracy(classifier, test_split) > 0.97  # 99.30% on the full test split
     score = digit_accuracy(trained_model, classifier, per_digit=5, seed=0)
     assert 0 <= score <= 1
@@ -72,7 +72,7 @@ def test_training_writes_metrics_and_the_card_shows_them(trained_model_dir):
 
 def test_evaluate_command_prints_json(trained_model_dir):
     proc = subprocess.run(
-        [sys.executable, "-m", "vae_hub.evaluate", str(trained_model_dir), "--data-dir",
+        [sys.executable, "-m", "vae_hub.cli", "evaluate", str(trained_model_dir), "--data-dir",
          str(DATA_DIR), "--profile", "smoke", "--json"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
@@ -84,14 +84,14 @@ def test_evaluate_command_prints_json(trained_model_dir):
 
 def test_evaluate_command_table_and_errors(trained_model_dir, tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "vae_hub.evaluate", str(trained_model_dir), "--data-dir",
+        [sys.executable, "-m", "vae_hub.cli", "evaluate", str(trained_model_dir), "--data-dir",
          str(DATA_DIR), "--profile", "smoke", "--out", str(tmp_path / "m.json")],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0 and "Negative ELBO" in proc.stdout
     assert json.loads((tmp_path / "m.json").read_text())["profile"] == "smoke"
     missing = subprocess.run(
-        [sys.executable, "-m", "vae_hub.evaluate", str(tmp_path / "none"), "--data-dir",
+        [sys.executable, "-m", "vae_hub.cli", "evaluate", str(tmp_path / "none"), "--data-dir",
          str(DATA_DIR)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
@@ -101,8 +101,8 @@ def test_evaluate_command_table_and_errors(trained_model_dir, tmp_path):
 def test_bench_runs_end_to_end_on_a_tiny_budget(tmp_path):
     """The benchmark's machinery (its numbers come from the full run in the README)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "vae_hub.bench", "--minutes", "0.03", "--archs", "mlp", "conv+iaf",
-         "--data-dir", str(DATA_DIR), "--output-dir", str(tmp_path), "--iwae-k", "5",
+        [sys.executable, "-m", "vae_hub.cli", "bench", "--minutes", "0.03", "--archs", "mlp",
+         "conv+iaf", "--data-dir", str(DATA_DIR), "--output-dir", str(tmp_path), "--iwae-k", "5",
          "--iwae-images", "20", "--fd-samples", "200", "--digit-samples", "5", "--quiet",
          "--out", str(tmp_path / "bench.json")],
         capture_output=True, text=True, timeout=600,
@@ -115,11 +115,12 @@ def test_bench_runs_end_to_end_on_a_tiny_budget(tmp_path):
     assert all(r["images_per_second"] > 0 and r["parameters"] > 0 for r in rows)
 
 
-def test_classifier_training_refuses_weak_weights(tmp_path, capsys):
-    from vae_hub.classifier_training import main
+def test_judge_training_refuses_weak_weights(tmp_path, capsys):
+    from vae_hub.cli import main
 
     out = tmp_path / "weights.safetensors"
-    assert main(["--data-dir", str(DATA_DIR), "--epochs", "1", "--out", str(out)]) == 1
+    argv = ["train-judge", "--data-dir", str(DATA_DIR), "--epochs", "1", "--out", str(out)]
+    assert main([*argv, "--no-progress"]) == 2
     assert "below 99%" in capsys.readouterr().err and not out.exists()
 
 
@@ -128,7 +129,7 @@ def test_shipped_classifier_is_above_99_percent_on_the_full_test_split():
     from .conftest import full_mnist_or_skip
 
     test = load_mnist(full_mnist_or_skip(), train=False, download=False)
-    assert accuracy(load_classifier(), test) >= 0.99
+    assert accuracy(load_judge(), test) >= 0.99
 
 
 def test_the_bundled_model_is_shipped_with_its_evaluation():
@@ -160,4 +161,4 @@ def test_the_bundled_models_metrics_hold_on_the_full_test_split():
     assert negative_elbo(model, test, seed=0).total == pytest.approx(
         metrics["negative_elbo"], abs=0.01
     )
-    assert digit_accuracy(model, load_classifier(), per_digit=200) >= 0.98
+    assert digit_accuracy(model, load_judge(), per_digit=200) >= 0.98

@@ -17,7 +17,7 @@ from vae_hub import (
     sample,
 )
 from vae_hub.data import to_float
-from vae_hub.preprocess import to_grey, to_mnist
+from vae_hub.pictures import to_grey, to_mnist
 
 
 def test_sample_shapes_range_and_seeds(trained_model):

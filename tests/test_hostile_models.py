@@ -21,8 +21,8 @@ import torch
 from safetensors.torch import save_file
 
 from vae_hub import VAE
-from vae_hub.cli import main, train_main
-from vae_hub.evaluate import main as evaluate_main
+from vae_hub.cli import main
+from vae_hub.cli.train import main as train_main
 
 from .conftest import DATA_DIR, ROOT
 from .hostile_models import CASES, Case, build_corpus, hub_files
@@ -102,7 +102,7 @@ def test_from_pretrained_refuses_each_repo(corpus, hub, tmp_path):
         lambda folder, out: main(["generate", "--model", folder, "--save-path", out]),
         lambda folder, out: main(["card", folder]),
         lambda folder, out: main(["space", out, "--model", folder]),
-        lambda folder, out: evaluate_main([folder, "--data-dir", str(DATA_DIR)]),
+        lambda folder, out: main(["evaluate", folder, "--data-dir", str(DATA_DIR)]),
     ],
     ids=["generate", "card", "space", "evaluate"],
 )

@@ -20,7 +20,8 @@ import yaml
 from safetensors.torch import save_file
 
 from vae_hub import VAE, InvalidModelError, ModelNotFoundError
-from vae_hub.cli import main, train_main
+from vae_hub.cli import main
+from vae_hub.cli.train import main as train_main
 
 from .conftest import DATA_DIR, ROOT
 
@@ -346,7 +347,7 @@ def test_space_export_push_and_files(hub, pushed, tmp_path, capsys):
         "requirements.txt",
         "README.md",
         "vae_hub/__init__.py",
-        "vae_hub/ui.py",
+        "vae_hub/demo/page.py",
         "vae_hub/templates/MODEL_CARD.md",
     ):
         assert name in files, name

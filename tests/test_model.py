@@ -93,7 +93,7 @@ def test_sample_posterior_log_q_is_the_flow_density():
 
 
 def test_flow_needs_the_conv_arch_and_a_count():
-    with pytest.raises(ValueError, match="flow_steps.*needs arch 'conv'"):
+    with pytest.raises(ValueError, match="flow_steps.*needs the conv arch"):
         small("mlp", flow_steps=1)
     with pytest.raises(ValueError, match="flow_steps.*in 0..16"):
         small("conv", flow_steps=-1)
@@ -306,13 +306,15 @@ def test_strict_false_is_refused(saved):
 
 
 def test_the_card_states_a_fine_tuning_recipe_without_machine_options(tmp_path):
-    from vae_hub.card import render_model_card
+    from vae_hub.hub.card import render_card
+    from vae_hub.training.options import recipe_command
 
     config = {"epochs": 20, "lr": 0.002, "ema_decay": 0.999, "init_from": "user/start",
               "threads": 1, "data_dir": "/somewhere", "device": "cpu"}  # fmt: skip
     training = {"config": config, "epochs": 20, "steps": 9360, "train_seconds": 60.0,
-                "device": "cpu", "torch": "2", "history": []}  # fmt: skip
-    text = str(render_model_card(small("conv"), training=training))
+                "device": "cpu", "torch": "2", "history": [],
+                "command": recipe_command(config)}  # fmt: skip
+    text = str(render_card(small("conv"), training=training))
     command = re.search(r"```bash\n(python train.py.*)\n```", text).group(1)
     assert command == (
         "python train.py --epochs 20 --lr 0.002 --ema-decay 0.999 --init-from user/start"

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from vae_hub.cli import build_parser
-from vae_hub.config import parse_args
+from vae_hub.cli.train import parse_args
 from vae_hub.pretrained import bundled_model_path
 
 from .conftest import ROOT
@@ -61,7 +61,7 @@ def test_documented_vae_hub_commands_parse(line):
     if argv[0] == "train":
         parse_args(argv[1:])
     else:
-        build_parser().parse_args(argv)
+        build_parser(argv[0]).parse_args(argv)
 
 
 def test_flags_in_the_training_table_exist():

@@ -14,10 +14,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from vae_hub import VAE
-from vae_hub.checkpoints import LATEST, load_checkpoint
+from vae_hub.atomic import atomic_directory
 from vae_hub.errors import ConfigError
-from vae_hub.files import atomic_directory
-from vae_hub.training import kl_weight, learning_rate, resolve_device, run
+from vae_hub.schedules import kl_weight
+from vae_hub.training.checkpoints import LATEST, load_checkpoint
+from vae_hub.training.control import resolve_device
+from vae_hub.training.loop import learning_rate, run
 
 from .conftest import DATA_DIR, ROOT, tiny_config
 
@@ -291,7 +293,7 @@ def test_weight_decay_is_decoupled_and_a_resumed_run_takes_the_new_value(tmp_pat
 
 
 def test_atomic_writes_get_the_usual_permissions(tmp_path):
-    from vae_hub.files import atomic_write_text
+    from vae_hub.atomic import atomic_write_text
 
     old = os.umask(0o022)
     try:
@@ -379,3 +381,56 @@ def test_a_folder_of_other_files_is_never_replaced_without_overwrite(tmp_path):
     with pytest.raises(ConfigError, match="without --resume.*with --overwrite"):
         run(tiny_config(tmp_path, resume=True))
     assert (tmp_path / "mnist" / "notes.txt").read_text() == "mine"
+
+
+# --- the training step never waits for the device ---------------------------------------------
+
+
+class HostSyncCounter(torch.overrides.TorchFunctionMode):
+    """Counts the tensor calls that read a value back to the host (on a GPU, each one stalls
+    until the device catches up), leaving out the optimizer's own CPU step counters."""
+
+    READS = {"item", "__bool__", "tolist", "__float__", "__int__", "__index__"}
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if getattr(func, "__name__", "") in self.READS and not _called_from_the_optimizer():
+            self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+def _called_from_the_optimizer() -> bool:
+    frame = sys._getframe(2)
+    while frame is not None:
+        if f"{os.sep}torch{os.sep}optim{os.sep}" in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
+
+
+@pytest.mark.parametrize("flow_steps, ema", [(0, 0.0), (2, 0.99)])
+def test_a_training_step_never_waits_for_the_device(tmp_path, flow_steps, ema):
+    from vae_hub.data import load_mnist
+    from vae_hub.training.checkpoints import TrainState
+    from vae_hub.training.control import Limits, StopFlag
+    from vae_hub.training.loop import make_optimizer, train_one_epoch
+
+    config = tiny_config(tmp_path, flow_steps=flow_steps, ema_decay=ema, lr_schedule="cosine",
+                         kl_warmup_epochs=1.0, batch_size=16)  # fmt: skip
+    train = load_mnist(DATA_DIR, train=True, download=False)
+
+    def reads_during(steps: int) -> int:
+        model = VAE(**config.model_config())
+        average = VAE(**config.model_config()) if ema else None
+        optimizer = make_optimizer(model, config)
+        limits = Limits(steps, None, StopFlag())
+        with HostSyncCounter() as counter:
+            train_one_epoch(model, model, optimizer, train, config, TrainState(),
+                            torch.Generator().manual_seed(0), limits, average)  # fmt: skip
+        return counter.count
+
+    # Reads once per epoch (the loss sums, at its end); none per step.
+    assert reads_during(12) == reads_during(3) <= 1

@@ -198,6 +198,22 @@ class MLPDecoder(nn.Module):
 ARCHITECTURES = ("conv", "genzoo", "mlp")
 
 
+def describe(arch: str, latent_dim: int, channels: int, hidden_dim: int) -> str:
+    """One sentence for the model card: what `arch` is, with its sizes."""
+    return {
+        "conv": (
+            f"`conv` (vae-hub): strided convs 28->14->7 with residual blocks (one at 14x14, "
+            f"two at 7x7; {channels} channels, SiLU), FC {hidden_dim}, and its mirror-image "
+            "decoder"
+        ),
+        "genzoo": (
+            "`genzoo`: the original GenZoo conv VAE (convs 1-16-32-16 with max-pool and "
+            "BatchNorm, FC 784-512-256 with dropout 0.2; linear FC and transposed-conv decoder)"
+        ),
+        "mlp": f"`mlp`: the PyTorch-examples MLP VAE, 784-{hidden_dim}-{latent_dim} with ReLU",
+    }[arch]
+
+
 def build(
     arch: str, latent_dim: int, channels: int, hidden_dim: int
 ) -> tuple[nn.Module, nn.Module]:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import torch
 import torchvision
+from safetensors.torch import load_file
 
 from .errors import DataNotFoundError
 
@@ -114,6 +116,15 @@ def binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch
     return torch.bernoulli(x, generator=generator)
 
 
+def as_batch(
+    images: torch.Tensor, binarized: bool, generator: torch.Generator | None
+) -> torch.Tensor:
+    """What the model trains and is scored on: uint8 (B, 28, 28) -> float (B, 1, 28, 28),
+    binarized with `generator` when the model is a binarized one."""
+    x = to_float(images)
+    return binarize(x, generator) if binarized else x
+
+
 def epoch_permutation(n: int, seed: int, epoch: int, device: torch.device | str) -> torch.Tensor:
     """The shuffling of epoch `epoch`, a pure function of (seed, epoch) so resuming mid-epoch
     can rebuild it and skip the batches already done."""
@@ -145,23 +156,5 @@ def load_examples() -> MnistSplit:
     """Ten real MNIST test digits of each class (shipped with the package; MNIST is
     CC BY-SA 3.0), so the demo can offer inputs without the dataset. Sorted by digit:
     example i of digit d is row d * 10 + i."""
-    from importlib import resources
-
-    from safetensors.torch import load_file
-
     tensors = load_file(str(resources.files("vae_hub").joinpath(*EXAMPLES)))
     return MnistSplit(tensors["images"], tensors["labels"])
-
-
-def build_examples(test: MnistSplit, path: str | Path) -> None:
-    """Write the first EXAMPLES_PER_DIGIT test digits of each class to `path`."""
-    from safetensors.torch import save_file
-
-    rows = torch.cat(
-        [torch.nonzero(test.labels == d).flatten()[:EXAMPLES_PER_DIGIT] for d in range(10)]
-    )
-    save_file(
-        {"images": test.images[rows].contiguous(), "labels": test.labels[rows].contiguous()},
-        str(path),
-        metadata={"source": "MNIST test split (LeCun, Cortes, Burges; CC BY-SA 3.0)"},
-    )

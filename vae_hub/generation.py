@@ -10,34 +10,20 @@ same latents on every device.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from .model import NUM_CLASSES, VAE
-from .preprocess import to_mnist
+from .model import NUM_CLASSES, VAE, inference
+from .pictures import to_model_input
 
 MAX_IMAGES = 4096
 METHODS = ("linear", "slerp")
 # Digits are drawn nearer their class centre than the fitted Gaussian's full spread: the
-# digits' latent clouds overlap, and at temperature 1 about one sample in ten decodes to a
-# neighbouring digit (see the README's evaluation). 0.5 keeps them recognisable.
+# digits' latent clouds overlap, and at full spread more samples decode to a neighbouring
+# digit (the README's evaluation measures both).
 DIGIT_TEMPERATURE = 0.5
-
-
-@contextmanager
-def _eval_mode(model: VAE) -> Iterator[VAE]:
-    """Generate with the eval-mode network (no dropout, BatchNorm frozen), then restore."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            yield model
-    finally:
-        model.train(was_training)
 
 
 def _check_count(name: str, n: int, low: int = 1) -> int:
@@ -73,7 +59,7 @@ def _noise(n: int, dim: int, seed: int) -> torch.Tensor:
 
 def decode_images(model: VAE, z: torch.Tensor) -> torch.Tensor:
     """Latents (N, D) -> Bernoulli means (N, 1, 28, 28) in [0, 1], on the CPU."""
-    with _eval_mode(model):
+    with inference(model):
         return torch.sigmoid(model.decode(z.to(model.device))).float().cpu()
 
 
@@ -124,31 +110,10 @@ def interpolate_latents(
     return ((1 - t) * a + t * b).float()
 
 
-def as_model_input(image: Any) -> torch.Tensor:
-    """An image for the encoder -> (1, 28, 28) in [0, 1].
-
-    A float tensor already shaped (1, 28, 28) or (28, 28) with values in [0, 1] is taken as
-    an MNIST-ready digit; anything else (PIL image, numpy array, other sizes) is prepared
-    the MNIST way by `vae_hub.preprocess.to_mnist`.
-    """
-    if (
-        isinstance(image, torch.Tensor)
-        and image.is_floating_point()
-        and tuple(image.shape[-2:]) == (28, 28)
-        and image.dim() in (2, 3)
-        and (image.dim() == 2 or image.shape[0] == 1)
-        and image.numel() > 0
-        and image.min().item() >= 0
-        and image.max().item() <= 1
-    ):
-        return image.detach().float().reshape(1, 28, 28).cpu()
-    return to_mnist(image)
-
-
-def encode_mean(model: VAE, image: Any) -> torch.Tensor:
-    """Latent mean (`VAE.embed`, (D,)) of one image (any format `as_model_input` accepts)."""
-    x = as_model_input(image)[None]  # (1, 1, 28, 28)
-    with _eval_mode(model):
+def embed_picture(model: VAE, picture: Any) -> torch.Tensor:
+    """`VAE.embed` of one picture (any format `pictures.to_model_input` takes) -> (D,)."""
+    x = to_model_input(picture)[None]  # (1, 1, 28, 28)
+    with inference(model):
         return model.embed(x)[0].float().cpu()
 
 
@@ -157,7 +122,7 @@ def interpolate(
 ) -> torch.Tensor:
     """Frames morphing image `a` into image `b`: decode `steps` latents between their means,
     both ends included -> (steps, 1, 28, 28)."""
-    z = interpolate_latents(encode_mean(model, a), encode_mean(model, b), steps, method)
+    z = interpolate_latents(embed_picture(model, a), embed_picture(model, b), steps, method)
     return decode_images(model, z)
 
 
@@ -173,8 +138,8 @@ class Reconstruction:
 def reconstruct(model: VAE, image: Any) -> Reconstruction:
     """Encode any digit image (any size; grey, RGB or RGBA; black-on-white or
     white-on-black) and decode its latent mean."""
-    x = as_model_input(image)
-    mu = encode_mean(model, x)
+    x = to_model_input(image)
+    mu = embed_picture(model, x)
     return Reconstruction(x, decode_images(model, mu[None])[0], mu)
 
 

@@ -6,21 +6,16 @@ import numpy as np
 import torch
 
 from .data import MnistSplit, to_float
-from .model import NUM_CLASSES, VAE
+from .model import NUM_CLASSES, VAE, inference
 
 
-@torch.inference_mode()
-def encode_means(model: VAE, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """Latent means (`VAE.embed`) of uint8 images (N, 28, 28) -> (N, latent_dim), in eval mode."""
-    was_training = model.training
-    model.eval()
-    try:
+def embed_split(model: VAE, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """`VAE.embed` of many uint8 images (N, 28, 28) -> (N, latent_dim), batch by batch."""
+    with inference(model):
         chunks = [
             model.embed(to_float(images[i : i + batch_size]))
             for i in range(0, images.shape[0], batch_size)
         ]
-    finally:
-        model.train(was_training)
     return torch.cat(chunks) if chunks else torch.zeros(0, model.latent_dim)
 
 
@@ -73,12 +68,12 @@ def pca_2d(mu: torch.Tensor) -> torch.Tensor:
 def fit_latent_state(model: VAE, train: MnistSplit, test: MnistSplit, seed: int = 0) -> None:
     """Fit and store in `model` the class Gaussians (training split) and the latent map
     (t-SNE of the first `latent_map_points` test digits)."""
-    means, trils, counts = fit_class_gaussians(encode_means(model, train.images), train.labels)
+    means, trils, counts = fit_class_gaussians(embed_split(model, train.images), train.labels)
     model.set_class_gaussians(means, trils, counts)
     points = model.latent_map_labels.shape[0]
     if points:
         subset = test.subset(points)
-        mu = encode_means(model, subset.images)
+        mu = embed_split(model, subset.images)
         model.set_latent_map(mu, tsne_2d(mu, seed), subset.labels)
 
 

@@ -1,4 +1,4 @@
-"""The Gradio page: five tabs, each wired to a function of `vae_hub.handlers`.
+"""The Gradio page: five tabs, each wired to a function of `vae_hub.demo.tabs`.
 
 Every event has a stable `api_name`, so `gradio_client.Client(url).predict(...,
 api_name="/sample")` keeps working across versions of the page. A visitor's mistake (a
@@ -8,17 +8,16 @@ page and an error through the API, never a crashed server.
 
 from __future__ import annotations
 
-import base64
 import functools
-from typing import Any
 
 import gradio as gr
 
-from . import handlers
-from .errors import InvalidModelError
-from .generation import DIGIT_TEMPERATURE
-from .model import VAE
-from .preprocess import NOT_AN_IMAGE, open_picture
+from ..errors import InvalidModelError
+from ..generation import DIGIT_TEMPERATURE
+from ..model import VAE
+from . import tabs
+from .inputs import checked_picture_input, sketch_to_image, upload_to_image
+from .params import MAX_GRID, MAX_SEED, MAX_STEPS, MAX_TEMPERATURE, random_seed
 
 TITLE = "vae-hub: a variational autoencoder on MNIST"
 CSS = """
@@ -29,59 +28,6 @@ CONCURRENCY = 2  # events running at once (the machine has few cores; more only 
 MAX_UPLOAD = "5mb"
 CACHE_LIFETIME = (600, 3600)  # every 10 min, Gradio deletes cached files older than 1 hour
 DIGITS = [str(d) for d in range(10)]
-
-
-def checked_picture_input(component: gr.components.Component) -> gr.components.Component:
-    """Make a picture input (gr.Image, gr.Sketchpad) check every file a request carries from
-    its header before Gradio decodes it, and turn decoding errors into readable messages.
-
-    Gradio decodes uploads (the Sketchpad's composite, background and layers always) before
-    our functions run, so a 10 KB file declaring 12000x12000 pixels would cost gigabytes
-    there. The check reads only the header of each file (`preprocess.open_picture`). The
-    instance's preprocess is wrapped rather than subclassed: Gradio writes a .pyi stub next
-    to the module of every Component subclass, which must not happen in an installed package.
-    """
-    decode = component.preprocess
-
-    def preprocess(payload: Any) -> Any:
-        try:
-            for source in _picture_files(component, payload):
-                open_picture(source)
-        except ValueError as e:
-            raise gr.Error(str(e)) from None
-        try:
-            return decode(payload)
-        except gr.Error:
-            raise
-        except Exception as e:  # PIL raises many types for bad bytes; never echo its text
-            raise gr.Error(NOT_AN_IMAGE) from e
-
-    component.preprocess = preprocess
-    return component
-
-
-def _picture_files(component: Any, payload: Any) -> list[str | bytes]:
-    """The files (paths, or bytes of data: URLs and cached blobs) in an Image or
-    ImageEditor payload."""
-    if payload is None:
-        return []
-    if getattr(payload, "id", None) is not None:  # an ImageEditor payload sent in pieces
-        cached = component.blob_storage.get(payload.id)
-        blobs = [cached.background, cached.composite, *cached.layers] if cached else []
-        return [blob for blob in blobs if blob]
-    files = [payload]
-    if hasattr(payload, "composite"):  # ImageEditor: background, layers, composite
-        files = [payload.background, payload.composite, *payload.layers]
-    sources: list[str | bytes] = []
-    for file in files:
-        if file is None:
-            continue
-        url = getattr(file, "url", None) or ""
-        if url.startswith("data:"):
-            sources.append(base64.b64decode(url.partition(",")[2]))
-        elif getattr(file, "path", None):
-            sources.append(file.path)
-    return sources
 
 
 def _guard(fn, model: VAE):
@@ -130,19 +76,19 @@ def build_demo(model: VAE, source: str) -> gr.Blocks:
     h = functools.partial(_guard, model=model)
     with gr.Blocks(title=TITLE, delete_cache=CACHE_LIFETIME) as demo:
         gr.Markdown(
-            f"# {TITLE}\n{handlers.model_summary(model, source)} Every picture can be "
+            f"# {TITLE}\n{tabs.model_summary(model, source)} Every picture can be "
             "downloaded (PNG); the same seed always gives the same digits."
         )
         with gr.Tab("Sample"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    grid = gr.Slider(1, handlers.MAX_GRID, value=8, step=1, label="Grid size")
+                    grid = gr.Slider(1, MAX_GRID, value=8, step=1, label="Grid size")
                     seed = gr.Number(
-                        value=0, precision=0, minimum=0, maximum=handlers.MAX_SEED, label="Seed"
+                        value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed"
                     )
                     temperature = gr.Slider(
                         0,
-                        handlers.MAX_TEMPERATURE,
+                        MAX_TEMPERATURE,
                         value=1.0,
                         step=0.05,
                         label="Temperature (scale of the latent noise)",
@@ -154,15 +100,15 @@ def build_demo(model: VAE, source: str) -> gr.Blocks:
                 with gr.Column(scale=2):
                     samples = _output("New digits from the prior")
             sample_btn.click(
-                h(handlers.sample_tab),
+                h(tabs.sample_tab),
                 [grid, seed, temperature],
                 [samples, seed_used],
                 api_name="sample",
             )
 
             def random_sample(model_, grid_size, temp):
-                new_seed = handlers.random_seed()
-                return (new_seed, *handlers.sample_tab(model_, grid_size, new_seed, temp))
+                new_seed = random_seed()
+                return (new_seed, *tabs.sample_tab(model_, grid_size, new_seed, temp))
 
             random_btn.click(
                 h(random_sample),
@@ -185,7 +131,7 @@ def build_demo(model: VAE, source: str) -> gr.Blocks:
                         sketch = _sketchpad(f"{name}: or draw / upload", sources=("upload",))
                         ends += [digit, index, sketch]
             with gr.Row():
-                steps = gr.Slider(2, handlers.MAX_STEPS, value=10, step=1, label="Frames")
+                steps = gr.Slider(2, MAX_STEPS, value=10, step=1, label="Frames")
                 method = gr.Radio(
                     ["linear", "slerp"], value="linear", label="Path (slerp: spherical)"
                 )
@@ -199,7 +145,7 @@ def build_demo(model: VAE, source: str) -> gr.Blocks:
                 elem_classes="pixelated",
             )
             interp_btn.click(
-                h(handlers.interpolate_tab),
+                h(tabs.interpolate_tab),
                 [*ends, steps, method],
                 [strip, gif],
                 api_name="interpolate",
@@ -209,13 +155,13 @@ def build_demo(model: VAE, source: str) -> gr.Blocks:
             with gr.Row():
                 with gr.Column(scale=1):
                     which = gr.Radio(DIGITS, value="3", label="Digit")
-                    digit_grid = gr.Slider(1, handlers.MAX_GRID, value=6, step=1, label="Grid size")
+                    digit_grid = gr.Slider(1, MAX_GRID, value=6, step=1, label="Grid size")
                     digit_seed = gr.Number(
-                        value=0, precision=0, minimum=0, maximum=handlers.MAX_SEED, label="Seed"
+                        value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed"
                     )
                     digit_temp = gr.Slider(
                         0,
-                        handlers.MAX_TEMPERATURE,
+                        MAX_TEMPERATURE,
                         value=DIGIT_TEMPERATURE,
                         step=0.05,
                         label="Temperature (lower: more typical digits; 1: the full spread)",
@@ -224,7 +170,7 @@ def build_demo(model: VAE, source: str) -> gr.Blocks:
                 with gr.Column(scale=2):
                     digit_out = _output("From that digit's Gaussian, stored in the model")
             digit_btn.click(
-                h(handlers.digit_tab),
+                h(tabs.digit_tab),
                 [which, digit_grid, digit_seed, digit_temp],
                 digit_out,
                 api_name="digit",
@@ -254,17 +200,13 @@ def build_demo(model: VAE, source: str) -> gr.Blocks:
                     landed = _output("Where it lands on the latent map")
 
             def from_drawing(model_, sketch):
-                image = handlers.sketch_to_image(sketch)
+                image = sketch_to_image(sketch)
                 if image is None:
                     raise ValueError("the drawing is empty: draw a digit first")
-                return handlers.reconstruct_tab(model_, image)
+                return tabs.reconstruct_tab(model_, image)
 
             upload_btn.click(
-                h(
-                    lambda model_, image: handlers.reconstruct_tab(
-                        model_, handlers.upload_to_image(image)
-                    )
-                ),
+                h(lambda model_, image: tabs.reconstruct_tab(model_, upload_to_image(image))),
                 upload,
                 [seen, rebuilt, landed],
                 api_name="reconstruct",
@@ -280,9 +222,7 @@ def build_demo(model: VAE, source: str) -> gr.Blocks:
                 manifold = _output(
                     "Decoded grid of the 2-D latent space", visible=model.latent_dim == 2
                 )
-            map_btn.click(
-                h(handlers.latent_map_tab), None, [map_out, manifold], api_name="latent_map"
-            )
+            map_btn.click(h(tabs.latent_map_tab), None, [map_out, manifold], api_name="latent_map")
 
         gr.api(noop, api_name="noop")
     return demo

@@ -1,4 +1,4 @@
-"""`python -m vae_hub.bench`: train each arch for the same training-time budget on the same
+"""`vae-hub bench`: train each recipe for the same training-time budget on the same
 data and machine, one after the other in one process, then score them side by side.
 
 Prints a table per arch: parameters, epochs done, training images/s, test negative ELBO,
@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import argparse
 import platform
-import sys
+import shlex
 import time
 from pathlib import Path
 
 import torch
 
-from .config import TrainConfig
-from .data import DEFAULT_DATA_DIR, load_mnist, num_batches
-from .evaluation import digit_accuracy, iwae_nll, negative_elbo, prior_sample_fd
-from .files import atomic_write_json
-from .model import VAE
+from ..atomic import atomic_write_json
+from ..data import DEFAULT_DATA_DIR, load_mnist, num_batches
+from ..evaluation.judge import load_judge
+from ..evaluation.metrics import digit_accuracy, iwae_nll, negative_elbo, prior_sample_fd
+from ..model import VAE
+from ..training.loop import run
+from ..training.options import TrainConfig
 
 # Each entry with the recipe it is known by: the MLP and our conv as in their sources,
 # genzoo with the original repository's batch size; "conv+iaf" is our conv with the
@@ -54,8 +56,6 @@ def time_to_reach(history: list[dict], target: float) -> float | None:
 
 
 def run_arch(name: str, args: argparse.Namespace, train_size: int) -> dict:
-    from .training import run
-
     config = TrainConfig(
         epochs=100_000,
         max_minutes=args.minutes,
@@ -88,14 +88,14 @@ def run_arch(name: str, args: argparse.Namespace, train_size: int) -> dict:
     }
 
 
-def score(row: dict, train, test, classifier, args: argparse.Namespace) -> dict:
+def score(row: dict, test, judge, args: argparse.Namespace) -> dict:
     model = VAE.from_pretrained(row["final_dir"])
     row["parameters"] = sum(p.numel() for p in model.parameters())
     row["test_negative_elbo"] = negative_elbo(model, test, seed=args.seed).total
     row["iwae_nll"] = iwae_nll(model, test.spread(args.iwae_images), k=args.iwae_k, seed=args.seed)
-    row["fd"] = prior_sample_fd(model, test, classifier, n=args.fd_samples, seed=args.seed)
+    row["fd"] = prior_sample_fd(model, test, judge, n=args.fd_samples, seed=args.seed)
     row["digit_accuracy"] = digit_accuracy(
-        model, classifier, per_digit=args.digit_samples, seed=args.seed
+        model, judge, per_digit=args.digit_samples, seed=args.seed
     )
     return row
 
@@ -119,51 +119,40 @@ def format_rows(rows: list[dict], minutes: float, iwae: str) -> str:
     return "\n".join(lines) + f"\n\n(each recipe trained for {minutes:g} minutes of training time)"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vae_hub.bench", description=__doc__)
-    parser.add_argument("--minutes", type=float, default=10.0, help="training minutes per arch")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--minutes", type=float, default=10.0, help="training minutes per recipe")
     parser.add_argument(
         "--archs",
         nargs="+",
         default=list(RECIPES),
         choices=list(RECIPES),
-        help=f"recipes to compare (default: all: {', '.join(RECIPES)})",
+        help="recipes to compare",
     )
     parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="folder with MNIST/raw/")
     parser.add_argument("--output-dir", default="experiments", help="where the runs go")
-    parser.add_argument("--iwae-k", type=int, default=1000, help="IWAE samples (default: 1000)")
+    parser.add_argument("--iwae-k", type=int, default=1000, help="IWAE samples")
     parser.add_argument(
-        "--iwae-images",
-        type=int,
-        default=1000,
-        help="test images for the IWAE bound (default: 1000)",
+        "--iwae-images", type=int, default=1000, help="test images for the IWAE bound"
     )
     parser.add_argument(
-        "--fd-samples",
-        type=int,
-        default=10_000,
-        help="prior samples for the Frechet distance (default: 10000)",
+        "--fd-samples", type=int, default=10_000, help="prior samples for the Frechet distance"
     )
     parser.add_argument(
-        "--digit-samples",
-        type=int,
-        default=500,
-        help="samples per digit for digit accuracy (default: 500)",
+        "--digit-samples", type=int, default=500, help="samples per digit for digit accuracy"
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of every run")
     parser.add_argument("--compile", action="store_true", help="torch.compile each model")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--out", default=None, help="also write the results as JSON here")
-    args = parser.parse_args(argv)
 
-    from .classifier import load_classifier
 
+def execute(args: argparse.Namespace) -> int:
     started = time.time()
     train = load_mnist(args.data_dir, train=True)
     test = load_mnist(args.data_dir, train=False)
     rows = [run_arch(name, args, len(train)) for name in args.archs]
-    classifier = load_classifier()
-    rows = [score(r, train, test, classifier, args) for r in rows]
+    judge = load_judge()
+    rows = [score(r, test, judge, args) for r in rows]
     finals = {r["name"]: r["test_negative_elbo"] for r in rows}
     for r in rows:
         if "genzoo" in finals:
@@ -171,13 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         if "mlp" in finals:
             r["to_mlp"] = time_to_reach(r["history"], finals["mlp"])
     iwae = f"k={args.iwae_k}, {args.iwae_images} test images"
-    command = "python -m vae_hub.bench " + " ".join(argv or sys.argv[1:])
+    command = shlex.join(["vae-hub", "bench", *args.argv])
     print(f"\nMachine: {machine()}\nCommand: {command}\n")
     print(format_rows(rows, args.minutes, iwae))
     if args.out:
         atomic_write_json(args.out, {"machine": machine(), "rows": rows, "started": started})
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

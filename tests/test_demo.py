@@ -10,8 +10,11 @@ import pytest
 import torch
 from PIL import Image
 
-from vae_hub import VAE, handlers
-from vae_hub.handlers import MAX_GRID, UPSCALE
+from vae_hub import VAE
+from vae_hub.demo import tabs
+from vae_hub.demo.figures import UPSCALE
+from vae_hub.demo.inputs import sketch_to_image, upload_to_image
+from vae_hub.demo.params import MAX_GRID, random_seed
 
 CELL = 30  # a 28 px digit plus torchvision's 2 px grid padding
 
@@ -24,84 +27,84 @@ SINGLE = 28 * UPSCALE  # torchvision leaves a lone image unpadded
 
 
 def test_sample_tab_returns_an_upscaled_grid_and_the_seed(trained_model):
-    picture, text = handlers.sample_tab(trained_model, 3, 42, 0.8)
+    picture, text = tabs.sample_tab(trained_model, 3, 42, 0.8)
     assert picture.mode == "L" and picture.size == (grid_px(3), grid_px(3))
     assert "42" in text
-    again, _ = handlers.sample_tab(trained_model, 3, 42, 0.8)
+    again, _ = tabs.sample_tab(trained_model, 3, 42, 0.8)
     assert np.array_equal(np.asarray(picture), np.asarray(again))
-    other, _ = handlers.sample_tab(trained_model, 3, 43, 0.8)
+    other, _ = tabs.sample_tab(trained_model, 3, 43, 0.8)
     assert not np.array_equal(np.asarray(picture), np.asarray(other))
 
 
 def test_nearest_neighbour_upscaling_keeps_pixels_crisp(trained_model):
-    picture, _ = handlers.sample_tab(trained_model, 1, 0, 1.0)
+    picture, _ = tabs.sample_tab(trained_model, 1, 0, 1.0)
     assert picture.size == (SINGLE, SINGLE)
     block = np.asarray(picture)[UPSCALE * 2 : UPSCALE * 3, UPSCALE * 2 : UPSCALE * 3]
     assert (block == block[0, 0]).all()  # one source pixel -> one flat 8x8 block
 
 
 def test_parameters_are_clamped_or_rejected(trained_model):
-    picture, text = handlers.sample_tab(trained_model, 500, -5, 99)
+    picture, text = tabs.sample_tab(trained_model, 500, -5, 99)
     assert picture.size == (grid_px(MAX_GRID), grid_px(MAX_GRID))
     assert "**0**" in text and "temperature 2" in text
     for bad in ("many", None, float("nan")):
         with pytest.raises(ValueError, match="grid size must be"):
-            handlers.sample_tab(trained_model, bad, 0, 1.0)
+            tabs.sample_tab(trained_model, bad, 0, 1.0)
 
 
 def test_digit_tab(trained_model):
-    picture = handlers.digit_tab(trained_model, "7", 2, 0, 1.0)
+    picture = tabs.digit_tab(trained_model, "7", 2, 0, 1.0)
     assert picture.size == (grid_px(2), grid_px(2))
 
 
 def test_interpolate_tab_with_examples_and_with_a_drawing(trained_model):
-    strip, gif = handlers.interpolate_tab(trained_model, "2", 0, None, "7", 3, None, 6, "slerp")
+    strip, gif = tabs.interpolate_tab(trained_model, "2", 0, None, "7", 3, None, 6, "slerp")
     assert strip.size == (grid_px(6, 4), grid_px(1, 4))
     animation = Image.open(gif)
     assert animation.format == "GIF" and animation.n_frames == 2 * 6 - 2
     drawing = np.full((280, 280), 255, dtype=np.uint8)
     drawing[60:220, 130:150] = 0  # a "1" drawn in black on the white Sketchpad
     sketch = {"background": None, "layers": [], "composite": drawing}
-    strip2, _ = handlers.interpolate_tab(trained_model, "2", 0, sketch, "7", 3, None, 6, "linear")
+    strip2, _ = tabs.interpolate_tab(trained_model, "2", 0, sketch, "7", 3, None, 6, "linear")
     assert strip2.size == strip.size
     with pytest.raises(ValueError, match="method"):
-        handlers.interpolate_tab(trained_model, "2", 0, None, "7", 0, None, 6, "cubic")
+        tabs.interpolate_tab(trained_model, "2", 0, None, "7", 0, None, 6, "cubic")
 
 
 def test_reconstruct_tab_accepts_all_kinds_of_pictures(trained_model):
     rgba = np.zeros((120, 90, 4), dtype=np.uint8)
     rgba[20:100, 40:50] = (10, 10, 10, 255)
-    seen, rebuilt, landed = handlers.reconstruct_tab(trained_model, Image.fromarray(rgba, "RGBA"))
+    seen, rebuilt, landed = tabs.reconstruct_tab(trained_model, Image.fromarray(rgba, "RGBA"))
     assert seen.size == rebuilt.size == (SINGLE, SINGLE)
     assert landed.mode == "RGB" and landed.width > 300
     with pytest.raises(ValueError, match="blank"):
-        handlers.reconstruct_tab(trained_model, Image.new("L", (64, 64), 0))
+        tabs.reconstruct_tab(trained_model, Image.new("L", (64, 64), 0))
 
 
 def test_uploads_are_checked_before_they_are_decoded():
     with pytest.raises(ValueError, match="no image"):
-        handlers.upload_to_image(None)
+        upload_to_image(None)
     huge = Image.new("L", (5000, 5000))
     with pytest.raises(ValueError, match="at most"):
-        handlers.upload_to_image(huge)
+        upload_to_image(huge)
 
 
 def test_sketch_to_image():
-    assert handlers.sketch_to_image(None) is None
-    assert handlers.sketch_to_image({"composite": np.full((10, 10), 255, np.uint8)}) is None
+    assert sketch_to_image(None) is None
+    assert sketch_to_image({"composite": np.full((10, 10), 255, np.uint8)}) is None
     drawn = np.full((10, 10), 255, np.uint8)
     drawn[3, 3] = 0
-    assert handlers.sketch_to_image({"composite": drawn}) is drawn
+    assert sketch_to_image({"composite": drawn}) is drawn
 
 
 def test_latent_map_tab_uses_the_stored_map(trained_model):
-    picture, manifold = handlers.latent_map_tab(trained_model)
+    picture, manifold = tabs.latent_map_tab(trained_model)
     assert picture.mode == "RGB" and manifold is None
 
 
 def test_latent_map_without_stored_map_and_manifold_for_2d_latents():
     model = VAE(latent_dim=2, channels=4, hidden_dim=8, latent_map_points=0).eval()
-    picture, manifold = handlers.latent_map_tab(model)
+    picture, manifold = tabs.latent_map_tab(model)
     assert picture.mode == "RGB"
     assert manifold.size == ((15 * CELL + 2) * 2,) * 2
 
@@ -110,7 +113,7 @@ def test_random_seed_does_not_touch_torch_rng():
     torch.manual_seed(5)
     expected = torch.rand(2)
     torch.manual_seed(5)
-    seeds = {handlers.random_seed() for _ in range(5)}
+    seeds = {random_seed() for _ in range(5)}
     assert torch.equal(torch.rand(2), expected) and len(seeds) > 1
 
 
@@ -248,8 +251,8 @@ def test_a_request_leaves_the_global_rng_alone(client):
 
 def test_a_burst_of_concurrent_requests_is_served_without_errors(server, capsys):
     """The load benchmark's machinery on a small burst: all answered, none dropped (its
-    latency numbers are printed by `python -m vae_hub.loadtest`, never asserted)."""
-    from vae_hub.loadtest import hammer
+    latency numbers are printed by `vae-hub loadtest`, never asserted)."""
+    from vae_hub.cli.loadtest import hammer
 
     result = hammer(server, "/sample", clients=6, requests=3)
     assert result["requests"] == 18 and result["errors"] == 0
@@ -275,8 +278,7 @@ def test_app_py_with_a_broken_model_is_one_line_and_exit_2(tmp_path):
 
 
 def test_the_page_names_a_local_model_by_its_folder_only(tmp_path):
-    from vae_hub.handlers import display_name
-    from vae_hub.pretrained import bundled_model_path
+    from vae_hub.pretrained import bundled_model_path, display_name
 
     assert display_name("user/mnist-vae") == "user/mnist-vae"
     assert display_name(str(tmp_path)) == tmp_path.name

@@ -1,8 +1,8 @@
-"""Talking to the Hugging Face Hub: credentials, uploads and downloads, with clear errors.
+"""Writing to the Hugging Face Hub: credentials and uploads, with clear errors.
 
-Everything goes through huggingface_hub's own client (HfApi, hf_hub_download), so HF_ENDPOINT,
-HF_TOKEN, HF_HOME, HF_HUB_OFFLINE and the saved login behave as that library documents. A
-token is passed along, never printed, logged or written to a file.
+Everything goes through huggingface_hub's own client (HfApi), so HF_ENDPOINT, HF_TOKEN and
+the saved login behave as that library documents. A token is passed along, never printed,
+logged or written to a file. (Downloads are `vae_hub.model_files`: loading needs them.)
 """
 
 from __future__ import annotations
@@ -14,9 +14,7 @@ from huggingface_hub import HfApi, constants, get_token
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
-from .errors import HubError
-
-# --- uploads --------------------------------------------------------------------------------
+from ..errors import HubError
 
 LOGIN_HINT = "pass --hub-token, set HF_TOKEN, or run `hf auth login`"
 

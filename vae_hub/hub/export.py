@@ -1,4 +1,5 @@
-"""Publishing: a trained model folder to a Hub model repo, and the demo as a Space.
+"""Model folders and Spaces: writing a complete, Hub-ready model folder, publishing it to a
+model repo, and exporting the demo as a Space.
 
 Uploads go from a staged copy, so a failed push never changes the local folder, and the
 staged model card names the repo it is pushed to (its usage snippet loads that repo).
@@ -13,18 +14,21 @@ from pathlib import Path
 
 from huggingface_hub import SpaceCard, SpaceCardData
 
-from .card import IMAGE_FILES, read_json, render_model_card
-from .files import atomic_directory
-from .hub import check_repo_id, push_command, upload_folder
-from .model import VAE
-from .model_files import looks_like_local_path
+from ..atomic import atomic_directory, atomic_write_json
+from ..model import VAE
+from ..model_files import CONFIG_NAME, WEIGHTS_NAME, looks_like_local_path
+from .card import IMAGE_FILES, card_values, draw_card_images, read_json, render_card
+from .client import check_repo_id, push_command, upload_folder
 
+CARD_NAME = "README.md"
+TRAINING_NAME = "training.json"
+METRICS_NAME = "metrics.json"
 MODEL_FILES = [
-    "config.json",
-    "model.safetensors",
-    "README.md",
-    "metrics.json",
-    "training.json",
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    CARD_NAME,
+    METRICS_NAME,
+    TRAINING_NAME,
     *IMAGE_FILES.values(),
 ]
 SPACE_REQUIREMENTS = [
@@ -44,15 +48,44 @@ APP_TEMPLATE = ("templates", "app.py")
 DEFAULT_MODEL_LINE = "DEFAULT_MODEL: str | None = None"
 
 
+def write_model_folder(
+    model: VAE,
+    folder: str | Path,
+    *,
+    training: dict | None = None,
+    metrics: dict | None = None,
+    model_id: str | None = None,
+) -> Path:
+    """Write a complete, Hub-ready model folder atomically: config.json, model.safetensors,
+    README.md (the card), the card's pictures, and training.json / metrics.json if given."""
+    folder = Path(folder)
+    with atomic_directory(folder) as tmp:
+        images = draw_card_images(model, tmp, training.get("history") if training else None)
+        if training:
+            atomic_write_json(tmp / TRAINING_NAME, training)
+        if metrics:
+            atomic_write_json(tmp / METRICS_NAME, metrics)
+        model.save_pretrained(
+            tmp,
+            model_card_kwargs=card_values(
+                model_id=model_id or str(folder),
+                training=training,
+                metrics=metrics,
+                images=images,
+            ),
+        )
+    return folder
+
+
 def model_card_for(folder: Path, model_id: str) -> str:
     """The README.md of `folder` re-rendered so its usage snippet loads `model_id`."""
     model = VAE.from_pretrained(folder)
     images = {name: file for name, file in IMAGE_FILES.items() if (folder / file).is_file()}
-    card = render_model_card(
+    card = render_card(
         model,
         model_id=model_id,
-        training=read_json(folder / "training.json"),
-        metrics=read_json(folder / "metrics.json"),
+        training=read_json(folder / TRAINING_NAME),
+        metrics=read_json(folder / METRICS_NAME),
         images=images,
     )
     return str(card)
@@ -70,7 +103,7 @@ def push_model(
         for name in MODEL_FILES:
             if (folder / name).is_file():
                 shutil.copy2(folder / name, staged / name)
-        (staged / "README.md").write_text(model_card_for(folder, repo_id), encoding="utf-8")
+        (staged / CARD_NAME).write_text(model_card_for(folder, repo_id), encoding="utf-8")
         return upload_folder(
             staged,
             repo_id,
@@ -92,15 +125,13 @@ def pinned_requirements() -> str:
 
 
 def space_card(model: str, hub_model: bool) -> str:
-    import gradio
-
     data = SpaceCardData(
         title="vae-hub MNIST VAE",
         emoji="✍️",
         colorFrom="indigo",
         colorTo="green",
         sdk="gradio",
-        sdk_version=gradio.__version__,
+        sdk_version=metadata.version("gradio"),
         python_version="3.11",
         app_file="app.py",
         models=[model] if hub_model else None,

@@ -1,7 +1,7 @@
-"""A small MNIST classifier used only to judge samples: its shipped weights score
-digit-generation accuracy and its penultimate features give the Frechet distance.
+"""The judge: a small MNIST classifier used only to score samples. Its shipped weights
+give digit-generation accuracy and its penultimate features the Frechet distance.
 
-Rebuild the shipped weights with `python -m vae_hub.classifier_training --data-dir DIR`.
+Rebuild the shipped weights with `vae-hub train-judge --data-dir DIR`.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from .data import MnistSplit, to_float
+from ..data import MnistSplit, to_float
 
-WEIGHTS = ("assets", "mnist_classifier.safetensors")
+WEIGHTS_PATH = Path(str(resources.files("vae_hub").joinpath("assets", "judge.safetensors")))
 FEATURES = 128
 
 
@@ -45,9 +45,9 @@ class MnistClassifier(nn.Module):
         return self.head(self.body(x))
 
 
-def load_classifier(path: str | Path | None = None) -> MnistClassifier:
-    """The shipped classifier (or one at `path`), in eval mode."""
-    path = path or resources.files("vae_hub").joinpath(*WEIGHTS)
+def load_judge(path: str | Path | None = None) -> MnistClassifier:
+    """The shipped judge (or the weights at `path`), in eval mode."""
+    path = path or WEIGHTS_PATH
     model = MnistClassifier()
     model.load_state_dict(load_file(str(path)), strict=True)
     return model.eval()

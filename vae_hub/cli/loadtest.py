@@ -1,4 +1,4 @@
-"""`python -m vae_hub.loadtest`: N concurrent clients against the demo server.
+"""`vae-hub loadtest`: N concurrent clients against the demo server.
 
 Starts the demo in this process on a free port (or uses --url), then N threads, each with
 its own gradio_client.Client, send R requests to an endpoint (default /sample, an 8x8 grid)
@@ -10,10 +10,16 @@ endpoint. A benchmark, not a test: timings are reported, never asserted.
 from __future__ import annotations
 
 import argparse
+import socket
 import statistics
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+
+from gradio_client import Client
+
+from ..demo.page import build_demo, launch_kwargs, queued
+from ..model import VAE
+from ..pretrained import DEFAULT_MODEL_HELP, default_model
 
 ENDPOINT_ARGS = {
     "/sample": (8, 0, 1.0),
@@ -29,8 +35,6 @@ def percentile(values: list[float], q: float) -> float:
 
 def hammer(url: str, api_name: str, clients: int, requests: int) -> dict:
     """`clients` threads x `requests` calls each; latency in seconds per call."""
-    from gradio_client import Client
-
     args = ENDPOINT_ARGS[api_name]
 
     def one_client(index: int) -> tuple[list[float], int]:
@@ -63,31 +67,23 @@ def hammer(url: str, api_name: str, clients: int, requests: int) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vae_hub.loadtest", description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", default=None, help="a running demo (default: start one here)")
-    parser.add_argument("--model", default=None, help="model for the local demo (default: bundled)")
-    parser.add_argument("--clients", type=int, default=8, help="concurrent clients (default: 8)")
-    parser.add_argument(
-        "--requests", type=int, default=10, help="requests per client (default: 10)"
-    )
+    parser.add_argument("--model", default=None, help=DEFAULT_MODEL_HELP)
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients")
+    parser.add_argument("--requests", type=int, default=10, help="requests per client")
     parser.add_argument(
         "--endpoint",
         choices=sorted(set(ENDPOINT_ARGS) - {"/noop"}),
         default="/sample",
-        help="endpoint under load (default: /sample)",
+        help="endpoint under load",
     )
-    args = parser.parse_args(argv)
 
+
+def execute(args: argparse.Namespace) -> int:
     demo = None
     url = args.url
     if url is None:
-        import socket
-
-        from .cli import default_model
-        from .model import VAE
-        from .ui import build_demo, launch_kwargs, queued
-
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
@@ -115,7 +111,3 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['p99_ms']:.0f} ms | {r['throughput_per_s']:.1f} req/s |"
         )
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

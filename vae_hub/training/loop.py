@@ -1,33 +1,32 @@
 """The training loop: `run(config)` calls `train_one_epoch` and `negative_elbo` per epoch,
 checkpoints atomically, logs to TensorBoard, and finishes with the class Gaussians, the latent
-map and the final save_pretrained folder."""
+map, the end-of-run evaluation and the final save_pretrained folder."""
 
 from __future__ import annotations
 
 import copy
-import math
-import re
-import shutil
-import signal
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
-from . import checkpoints, data, plots
-from .config import PER_INVOCATION, TrainConfig
-from .errors import ConfigError, DataNotFoundError, WriteError
-from .evaluation import METRICS, evaluate_model, format_table, negative_elbo, prepare_images
-from .files import atomic_write_json, remove_stale_temporaries
-from .latent import fit_latent_state
-from .losses import elbo_loss
-from .model import VAE
+from .. import data, plots
+from ..atomic import atomic_write_json
+from ..errors import ConfigError
+from ..evaluation.metrics import negative_elbo
+from ..evaluation.report import METRICS, evaluate_model, format_table
+from ..hub.export import write_model_folder
+from ..latent import fit_latent_state
+from ..losses import elbo_loss
+from ..model import VAE, inference
+from ..schedules import cosine, kl_weight
+from . import checkpoints
+from .averaging import sync_buffers, update_ema
+from .control import Limits, StopFlag, TrainResult, resolve_device
+from .options import PER_INVOCATION, SAVED_OPTIONS, TrainConfig, recipe_command
+from .run_folder import explained_write_failures, prepare_run_dir
 
 DRY_RUN_STEPS = 5
 DRY_RUN_TRAIN = 2000
@@ -35,112 +34,12 @@ DRY_RUN_EVAL = 500
 DRY_RUN_TSNE = 200
 IMAGE_GRID_PER_ROW = 8
 IMAGE_GRID_ROWS = 4
-
-
-def resolve_device(name: str) -> torch.device:
-    """auto -> cuda if available, else mps, else cpu; an explicit device must exist here."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as e:
-        raise ConfigError(f"--device {name!r} is not a device (auto|cpu|cuda|cuda:N|mps)") from e
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"--device {name}: no CUDA device here; use --device auto or cpu")
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise ConfigError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s)")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"--device {name}: MPS is not available here; use --device auto or cpu")
-    return device
-
-
-class StopFlag:
-    """First Ctrl-C asks the loop to stop after the current step (and save); a second one
-    interrupts at once."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: Any = None
-
-    def __enter__(self) -> StopFlag:
-        try:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread: leave Ctrl-C alone
-            self._previous = None
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        tqdm.write("Stopping after this step and saving a checkpoint (Ctrl-C again to abort).")
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path
-    final_dir: Path | None  # None when stopped by Ctrl-C before the end
-    state: checkpoints.TrainState
-    interrupted: bool = False
-    test: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class Limits:
-    """When to stop early; checked after every step."""
-
-    max_steps: int | None
-    max_seconds: float | None  # of training; evaluation and saving do not count
-    stop: StopFlag
-
-    def reached(self, step: int, trained_seconds: float) -> bool:
-        return (
-            self.stop.requested
-            or (self.max_steps is not None and step >= self.max_steps)
-            or (self.max_seconds is not None and trained_seconds >= self.max_seconds)
-        )
-
-
-def kl_weight(step: int, steps_per_epoch: int, warmup_epochs: float) -> float:
-    """Linear KL warm-up (beta annealing, Bowman et al. 2016): 0 -> 1 over `warmup_epochs`."""
-    if warmup_epochs <= 0:
-        return 1.0
-    return min(1.0, step / (warmup_epochs * steps_per_epoch))
-
-
-def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
-    if config.lr_schedule == "cosine":
-        return config.lr * 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
-    return config.lr
+LOG_EVERY = 50  # steps between reads of the running loss (each read is a host sync)
 
 
 def make_optimizer(model: VAE, config: TrainConfig) -> torch.optim.Optimizer:
     """Adam; with --weight-decay, AdamW's decoupled decay (Loshchilov & Hutter 2019)."""
     return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-
-
-@torch.no_grad()
-def update_ema(ema: VAE, model: VAE, decay: float, step: int) -> None:
-    """ema <- d * ema + (1 - d) * model, with d warmed up as min(decay, (1 + t) / (10 + t))
-    so early averages are not dominated by the random initialisation."""
-    d = min(decay, (1 + step) / (10 + step))
-    for average, weight in zip(ema.parameters(), model.parameters(), strict=True):
-        average.lerp_(weight, 1 - d)
-
-
-def sync_buffers(ema: VAE, model: VAE) -> None:
-    """Buffers (BatchNorm statistics) are not averaged: the average uses the model's."""
-    with torch.no_grad():
-        for average, buffer in zip(ema.buffers(), model.buffers(), strict=True):
-            average.copy_(buffer)
 
 
 def train_one_epoch(
@@ -156,13 +55,20 @@ def train_one_epoch(
 ) -> bool:
     """Run (the rest of) epoch `state.epoch`, updating `state` (and the weight average
     `ema`) in place. Returns True when the epoch finished, False when a limit stopped it
-    part-way (state.batch says where)."""
+    part-way (state.batch says where).
+
+    A step never waits for the device: the loss sums stay there and are read every
+    LOG_EVERY steps for the progress bar, and once at the end."""
     model.train()
     device = train.images.device
     per_epoch = data.num_batches(len(train), config.batch_size)
     total_steps = per_epoch * config.epochs
     order = data.epoch_permutation(len(train), config.seed, state.epoch, device)
-    sums = state.partial or {"reconstruction": 0.0, "kl": 0.0, "images": 0.0}
+    partial = state.partial or {"reconstruction": 0.0, "kl": 0.0, "images": 0.0}
+    sums = torch.tensor(  # reconstruction, KL (nats, summed over images)
+        [partial["reconstruction"], partial["kl"]], dtype=torch.float64, device=device
+    )
+    images = int(partial["images"])
     bar = tqdm(
         total=per_epoch,
         initial=state.batch,
@@ -176,7 +82,7 @@ def train_one_epoch(
     finished = True
     try:
         for idx in data.batch_indices(order, config.batch_size, start=state.batch):
-            x = prepare_images(train.images[idx], config.binarize, generator)  # (B, 1, 28, 28)
+            x = data.as_batch(train.images[idx], config.binarize, generator)  # (B, 1, 28, 28)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=x.is_cuda):
                 logits, kl = step_fn(x, generator)  # bf16 matmuls on CUDA only
             reconstruction, kl = elbo_loss(logits.float(), x, kl.float())
@@ -191,13 +97,13 @@ def train_one_epoch(
             state.step += 1
             state.batch += 1
             n = x.shape[0]
-            sums["reconstruction"] += reconstruction.item() * n
-            sums["kl"] += kl.item() * n
-            sums["images"] += n
+            sums += torch.stack([reconstruction.detach(), kl.detach()]).double() * n
+            images += n
             bar.update(1)
-            if state.batch % 10 == 0 or state.batch == per_epoch:
-                avg = (sums["reconstruction"] + sums["kl"]) / sums["images"]
-                bar.set_postfix(loss=f"{avg:.2f}", kl=f"{sums['kl'] / sums['images']:.2f}")
+            if config.progress and (state.batch % LOG_EVERY == 0 or state.batch == per_epoch):
+                recon_sum, kl_sum = sums.tolist()
+                bar.set_postfix(loss=f"{(recon_sum + kl_sum) / images:.2f}",
+                                kl=f"{kl_sum / images:.2f}")  # fmt: skip
             trained = state.elapsed + time.monotonic() - started
             if state.batch < per_epoch and limits.reached(state.step, trained):
                 finished = False
@@ -205,48 +111,22 @@ def train_one_epoch(
     finally:
         bar.close()
         state.elapsed += time.monotonic() - started
-        state.partial = sums
+        recon_sum, kl_sum = sums.tolist()
+        state.partial = {"reconstruction": recon_sum, "kl": kl_sum, "images": float(images)}
     return finished
+
+
+def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
+    if config.lr_schedule == "cosine":
+        return config.lr * cosine(step, total_steps)
+    return config.lr
 
 
 def run(config: TrainConfig) -> TrainResult:
     """Train as `config` says, resuming if asked; see `train.py --help`. A file that cannot
     be written (full disk, read-only folder) ends the run with a WriteError."""
-    with _explained_write_failures(config):
+    with explained_write_failures(config):
         return _run(config)
-
-
-@contextmanager
-def _explained_write_failures(config: TrainConfig) -> Iterator[None]:
-    """Turn a failed write inside the run folder into one WriteError saying what failed, the
-    last good checkpoint and how to go on. Other errors pass through unchanged."""
-    run_dir = config.run_dir
-    try:
-        yield
-    except SafetensorError as e:  # safetensors reports its own I/O errors in its message
-        cause = re.sub(r"^.*I/O error: ", "", str(e))
-        where = run_dir / checkpoints.CHECKPOINTS_DIR
-        raise WriteError(f"cannot write a checkpoint in {where}: {cause}. {_way_on(config)}") from e
-    except OSError as e:
-        inside = e.filename is not None and Path(e.filename).resolve().is_relative_to(
-            run_dir.resolve()
-        )
-        if isinstance(e, DataNotFoundError) or not inside:
-            raise
-        raise WriteError(f"cannot write {e.filename}: {e.strerror}. {_way_on(config)}") from e
-
-
-def _way_on(config: TrainConfig) -> str:
-    latest = checkpoints.latest_checkpoint(config.run_dir)
-    if latest is None:
-        return (
-            "No checkpoint was written yet; once the disk has room and the folder is "
-            "writable, run the same command again."
-        )
-    return (
-        f"The last good checkpoint is {latest}; once the disk has room and the folder is "
-        "writable, continue with the same command and --resume."
-    )
 
 
 def _run(config: TrainConfig) -> TrainResult:
@@ -254,7 +134,7 @@ def _run(config: TrainConfig) -> TrainResult:
     if config.threads:
         torch.set_num_threads(config.threads)
     run_dir = config.run_dir
-    _prepare_run_dir(config)
+    prepare_run_dir(config)
 
     torch.manual_seed(config.seed)  # initialisation and dropout; batches use their own RNGs
     train = data.load_mnist(config.data_dir, train=True, download=config.download).to(device)
@@ -283,15 +163,7 @@ def _run(config: TrainConfig) -> TrainResult:
         state.history = [h for h in state.history if not h.get("partial")]
         print(f"Resuming from {saved.folder} (epoch {state.epoch}, step {state.step}).")
     else:
-        model = VAE(
-            latent_dim=config.latent_dim,
-            arch=config.arch,
-            channels=config.channels,
-            hidden_dim=config.hidden_dim,
-            latent_map_points=map_points,
-            binarized=config.binarize,
-            flow_steps=config.flow_steps,
-        ).to(device)
+        model = VAE(**config.model_config(latent_map_points=map_points)).to(device)
         if config.init_from:
             _load_initial_weights(model, config)
         optimizer = make_optimizer(model, config)
@@ -300,7 +172,7 @@ def _run(config: TrainConfig) -> TrainResult:
         ema = None
     elif ema is None:
         ema = copy.deepcopy(model)
-    atomic_write_json(run_dir / "train_config.json", config.to_dict())
+    atomic_write_json(run_dir / SAVED_OPTIONS, config.to_dict())
 
     def served() -> VAE:
         """The model to evaluate and publish: the weight average (with the training
@@ -312,8 +184,6 @@ def _run(config: TrainConfig) -> TrainResult:
 
     step_fn = torch.compile(model) if config.compile else model
     max_steps = DRY_RUN_STEPS if config.dry_run else config.max_steps
-    from torch.utils.tensorboard import SummaryWriter
-
     writer = SummaryWriter(
         str(run_dir / "runs"), purge_step=state.epoch + 1 if config.resume else None
     )
@@ -385,8 +255,7 @@ def _end_epoch(model, config, state, test, writer, fixed, finished) -> None:
         f"{test_terms['reconstruction']:.2f} + KL {test_terms['kl']:.2f}) nats/image"
     )
     if epoch_number % config.image_every == 0 or not finished:
-        model.eval()
-        with torch.inference_mode():
+        with inference(model):
             recon = torch.sigmoid(model.decode(model.embed(fixed.to(model.device)))).cpu()
         plots.save_grid(
             plots.comparison_rows(fixed.cpu(), recon, IMAGE_GRID_PER_ROW),
@@ -402,8 +271,6 @@ def _end_epoch(model, config, state, test, writer, fixed, finished) -> None:
 def _finish(model, config, train, test, state, writer) -> Path:
     """Fit the class Gaussians and latent map, draw the t-SNE plot, evaluate (metrics also
     go to TensorBoard under eval/), write final/."""
-    from .card import write_model_folder
-
     print("Fitting class Gaussians and the latent map ...")
     fit_latent_state(model, train, test, seed=config.seed)
     if model.has_latent_map:
@@ -437,6 +304,7 @@ def _training_summary(
 ) -> dict:
     return {
         "train_size": train_size,
+        "command": recipe_command(config.to_dict()),
         "config": {k: v for k, v in config.to_dict().items() if k not in PER_INVOCATION},
         "device": str(model.device),
         "epochs": state.epoch,
@@ -449,60 +317,6 @@ def _training_summary(
 
 def _rng(generator: torch.Generator) -> dict[str, torch.Tensor]:
     return {"generator": generator.get_state(), "torch": torch.get_rng_state()}
-
-
-# What train.py itself puts in a run folder before its first checkpoint.
-RUN_LEFTOVERS = {
-    "train_config.json",
-    "runs",
-    "training_images",
-    "t_sne",
-    checkpoints.CHECKPOINTS_DIR,
-}
-
-
-def _prepare_run_dir(config: TrainConfig) -> None:
-    """Check the run folder against --resume / --overwrite, and say what to do when they do
-    not fit what the folder holds. A folder with no checkpoint and nothing but what a run
-    writes before its first checkpoint (it was stopped early) is simply started anew."""
-    run_dir = config.run_dir
-    exists = checkpoints.has_checkpoint(run_dir)
-    leftovers = _only_early_leftovers(run_dir)
-    if config.resume and not exists:
-        advice = "run the same command without --resume to start it" + (
-            "" if leftovers else " (with --overwrite: the folder holds other files)"
-        )
-        raise ConfigError(
-            f"--resume: nothing to resume in {run_dir}: it holds no checkpoint (a run stopped "
-            f"before its first one saves none); {advice}"
-        )
-    if not config.resume and run_dir.exists() and any(run_dir.iterdir()):
-        if exists and not config.overwrite:
-            raise ConfigError(
-                f"{run_dir} already holds a run; pass --resume to continue it, "
-                "--overwrite to start over, or another --exp-name"
-            )
-        if not exists and not leftovers and not config.overwrite:
-            raise ConfigError(
-                f"{run_dir} holds files but no checkpoint of a run; pass --overwrite to "
-                "replace them, or another --exp-name"
-            )
-        if not exists and leftovers:
-            print(f"{run_dir} holds a run stopped before its first checkpoint; starting anew.")
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(run_dir / checkpoints.CHECKPOINTS_DIR)
-
-
-def _only_early_leftovers(run_dir: Path) -> bool:
-    """True when `run_dir` holds only what train.py writes before its first checkpoint:
-    options, logs, pictures, and in checkpoints/ at most hidden temporaries."""
-    if not run_dir.is_dir():
-        return True
-    if any(entry.name not in RUN_LEFTOVERS for entry in run_dir.iterdir()):
-        return False
-    folder = run_dir / checkpoints.CHECKPOINTS_DIR
-    return not folder.is_dir() or all(p.name.startswith(".") for p in folder.iterdir())
 
 
 def _load_initial_weights(model: VAE, config: TrainConfig) -> None:
@@ -529,17 +343,12 @@ def _check_model_options(
         "pass the same --arch/--latent-dim/--channels/--hidden-dim/--flow-steps/--binarize"
     ),
 ) -> None:
-    """The flags that shape the network must match those `model` was built with."""
-    wanted = {
-        "arch": config.arch,
-        "latent_dim": config.latent_dim,
-        "channels": config.channels,
-        "binarized": config.binarize,
-        "flow_steps": config.flow_steps,
-    }
-    if config.hidden_dim is not None:
-        wanted["hidden_dim"] = config.hidden_dim
-    saved = {"flow_steps": 0, **model.config}  # configs from before flows had none
+    """The options that shape the network must match those `model` was built with."""
+    wanted = config.model_config()
+    del wanted["latent_map_points"]  # the map is refitted at the end of every run
+    if config.hidden_dim is None:
+        del wanted["hidden_dim"]  # the arch's default: whatever the saved model resolved
+    saved = model.config
     different = {k: (saved.get(k), v) for k, v in wanted.items() if saved.get(k) != v}
     if different:
         detail = ", ".join(f"{k}: saved {a!r} vs now {b!r}" for k, (a, b) in different.items())

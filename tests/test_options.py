@@ -9,8 +9,9 @@ import sys
 
 import pytest
 
-from vae_hub.config import FIELDS, TrainConfig, build_parser, parse_args
+from vae_hub.cli.train import build_parser, parse_args
 from vae_hub.errors import ConfigError
+from vae_hub.training.options import FIELDS, TrainConfig
 
 from .conftest import ROOT
 

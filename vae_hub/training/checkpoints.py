@@ -19,9 +19,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from .errors import InvalidModelError
-from .files import atomic_directory, atomic_write_json
-from .model import VAE
+from ..atomic import atomic_directory, atomic_write_json
+from ..errors import InvalidModelError
+from ..model import VAE
 
 CHECKPOINTS_DIR = "checkpoints"
 LATEST = "latest.json"

@@ -202,3 +202,24 @@ def _centre(digit: np.ndarray) -> np.ndarray:
     frame = np.zeros((MNIST_SIZE, MNIST_SIZE))
     frame[top : top + h, left : left + w] = digit
     return frame
+
+
+def to_model_input(picture: Any) -> torch.Tensor:
+    """Any picture of a digit -> the encoder's input (1, 28, 28) in [0, 1].
+
+    A float tensor already shaped (1, 28, 28) or (28, 28) with values in [0, 1] is taken as
+    an MNIST-ready digit; anything else (PIL image, numpy array, other sizes) is prepared
+    the MNIST way by `to_mnist`.
+    """
+    if (
+        isinstance(picture, torch.Tensor)
+        and picture.is_floating_point()
+        and tuple(picture.shape[-2:]) == (MNIST_SIZE, MNIST_SIZE)
+        and picture.dim() in (2, 3)
+        and (picture.dim() == 2 or picture.shape[0] == 1)
+        and picture.numel() > 0
+        and picture.min().item() >= 0
+        and picture.max().item() <= 1
+    ):
+        return picture.detach().float().reshape(1, MNIST_SIZE, MNIST_SIZE).cpu()
+    return to_mnist(picture)

@@ -1,0 +1,48 @@
+"""What every `vae-hub` command shares: one argument parser class and one error guard.
+
+User errors (bad options, missing data, unloadable models, Hub failures, a full disk) print
+one line, `error: ...`, and exit with status 2; Ctrl-C during training saves a checkpoint
+and exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from ..errors import ConfigError, DataNotFoundError, HubError, InvalidModelError, WriteError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+USER_ERRORS = (
+    ConfigError,
+    DataNotFoundError,
+    InvalidModelError,
+    HubError,
+    WriteError,
+    FileNotFoundError,
+    ValueError,  # bad values for the library's pure functions
+)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a bad command line raises ConfigError (one line, exit status 2 from
+    `guarded`) instead of printing the whole usage and exiting from inside a library.
+    Defaults are shown in every --help."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        raise ConfigError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def guarded(fn: Callable[[], int]) -> int:
+    """Run `fn`, turning the errors a user can fix into one line on stderr and exit code 2."""
+    try:
+        return fn()
+    except USER_ERRORS as e:
+        print("error: " + " ".join(str(e).split()), file=sys.stderr)
+        return EXIT_USAGE

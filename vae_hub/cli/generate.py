@@ -1,0 +1,75 @@
+"""`vae-hub generate`: the GenZoo generate.py grids from a trained model.
+
+Writes SAVE_PATH/generated_image.png (random digits from the prior), SAVE_PATH/digit_transit.png
+(one digit morphing into another, both ends included) and, with --digit, SAVE_PATH/digit_D.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .. import plots
+from ..generation import DIGIT_TEMPERATURE, digit_transit, generate_digit, sample
+from ..model import VAE
+from ..pretrained import DEFAULT_MODEL_HELP, default_model
+
+MAX_GRID = 64
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, help=DEFAULT_MODEL_HELP)
+    p.add_argument("--grid-size", type=int, default=8, help="the random grid is N x N")
+    p.add_argument(
+        "--transit",
+        type=int,
+        nargs=2,
+        metavar=("FROM", "TO"),
+        default=[2, 7],
+        help="digits the transit grid goes between",
+    )
+    p.add_argument("--transit-size", type=int, default=10, help="transit grid is N x N frames")
+    p.add_argument("--method", choices=("linear", "slerp"), default="linear", help="transit path")
+    p.add_argument("--digit", type=int, default=None, help="also write a grid of this digit (0-9)")
+    p.add_argument("--grid-size2", type=int, default=8, help="the digit grid is N x N")
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help=f"scale of the latent noise (default: 1.0 for the random grid, {DIGIT_TEMPERATURE} "
+        "for --digit)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument(
+        "--save-path", default="./experiments/generated_images", help="folder for the PNG files"
+    )
+
+
+def execute(args: argparse.Namespace) -> int:
+    for name in ("grid_size", "transit_size", "grid_size2"):
+        value = getattr(args, name)
+        if not 1 <= value <= MAX_GRID:
+            raise ValueError(f"--{name.replace('_', '-')} must be in 1..{MAX_GRID}, got {value}")
+    model = VAE.from_pretrained(args.model or default_model())
+    out = Path(args.save_path)
+    temperature = 1.0 if args.temperature is None else args.temperature
+    written = [
+        plots.save_grid(
+            sample(model, args.grid_size**2, args.seed, temperature),
+            out / "generated_image.png",
+            args.grid_size,
+        )
+    ]
+    if model.has_class_gaussians:
+        start, end = args.transit
+        frames = digit_transit(model, start, end, max(2, args.transit_size**2), args.method)
+        written.append(plots.save_grid(frames, out / "digit_transit.png", args.transit_size))
+    else:
+        print("note: this model has no class Gaussians; skipping the digit transit grid")
+    if args.digit is not None:
+        t = DIGIT_TEMPERATURE if args.temperature is None else args.temperature
+        digits = generate_digit(model, args.digit, args.grid_size2**2, args.seed, t)
+        written.append(plots.save_grid(digits, out / f"digit_{args.digit}.png", args.grid_size2))
+    for path in written:
+        print(f"wrote {path}")
+    return 0

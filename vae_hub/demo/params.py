@@ -1,0 +1,32 @@
+"""A visitor's parameters: numbers checked and clamped to what a control allows."""
+
+from __future__ import annotations
+
+import math
+import secrets
+from typing import Any
+
+MAX_GRID = 16
+MAX_STEPS = 32
+MAX_TEMPERATURE = 2.0
+MAX_SEED = 2**31 - 1
+
+
+def float_in(name: str, value: Any, low: float, high: float) -> float:
+    """A numeric parameter, clamped to [low, high]; non-numbers and NaN are rejected."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return min(max(number, low), high)
+
+
+def int_in(name: str, value: Any, low: int, high: int) -> int:
+    return round(float_in(name, value, low, high))
+
+
+def random_seed() -> int:
+    """A fresh seed from the OS (never touches torch's or numpy's global RNG)."""
+    return secrets.randbelow(MAX_SEED + 1)

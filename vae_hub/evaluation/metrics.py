@@ -1,0 +1,173 @@
+"""Metrics on the MNIST test split. Each is a function of (model, data, seed) that returns
+numbers; `report.evaluate_model` gathers them into the dict saved as metrics.json."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+from ..data import MnistSplit, as_batch, to_float
+from ..flow import standard_normal_log_prob
+from ..generation import DIGIT_TEMPERATURE, generate_digit, sample
+from ..latent import embed_split
+from ..losses import bernoulli_nll
+from ..model import NUM_CLASSES, VAE, inference
+from .judge import MnistClassifier, predict
+
+ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. (2015), section 5.2
+BINARIZE_SEED = 1234  # the fixed binarization of the test split for binarized models
+
+
+@dataclass(frozen=True)
+class ElboTerms:
+    """Negative ELBO in nats per image and its two parts."""
+
+    reconstruction: float
+    kl: float
+
+    @property
+    def total(self) -> float:
+        return self.reconstruction + self.kl
+
+
+def evaluation_images(model: VAE, split: MnistSplit) -> torch.Tensor:
+    """The split as the model is scored on it: grey levels, or one fixed binarization."""
+    generator = torch.Generator(device=split.images.device).manual_seed(BINARIZE_SEED)
+    return as_batch(split.images, model.binarized, generator)
+
+
+def _batches(x: torch.Tensor, batch_size: int):
+    for i in range(0, x.shape[0], batch_size):
+        yield x[i : i + batch_size]
+
+
+def negative_elbo(
+    model: VAE, split: MnistSplit, seed: int = 0, batch_size: int = 1000
+) -> ElboTerms:
+    """Single-sample negative ELBO of `split`: one z per image, drawn with a fixed seed.
+
+    Uses a sampled z, not the mean: decoding the mean would understate the reconstruction
+    term and stop being a bound on -log p(x). Sums stay on the device until the end.
+    """
+    generator = torch.Generator(device=model.device).manual_seed(seed)
+    recon_sum = torch.zeros((), dtype=torch.float64, device=model.device)
+    kl_sum = torch.zeros_like(recon_sum)
+    with inference(model):
+        for x in _batches(evaluation_images(model, split), batch_size):
+            x = x.to(model.device)
+            z, _, kl = model.sample_posterior(x, 1, generator)  # (1, B, D), _, (1, B)
+            recon_sum += bernoulli_nll(model.decode(z[0]), x).sum()
+            kl_sum += kl.sum()
+    n = max(len(split), 1)
+    return ElboTerms(recon_sum.item() / n, kl_sum.item() / n)
+
+
+def iwae_nll(
+    model: VAE,
+    split: MnistSplit,
+    k: int = 1000,
+    seed: int = 0,
+    chunk: int = 256,
+    progress: bool = False,
+) -> float:
+    """Importance-weighted bound on -log p(x) (Burda et al. 2015), nats per image:
+    -log (1/k) sum_i p(x, z_i) / q(z_i | x) with z_i ~ q(z | x). It tightens as k grows.
+
+    Decodes `chunk` latents at a time: small batches stay in the CPU's caches and run faster
+    than thousands at once; the noise does not depend on it."""
+    generator = torch.Generator(device=model.device).manual_seed(seed)
+    images_per_pass = max(1, chunk // k)
+    total = 0.0
+    images = evaluation_images(model, split)
+    bar = tqdm(total=len(images), desc=f"IWAE k={k}", unit="img", disable=not progress, leave=False)
+    with inference(model):
+        for x in _batches(images, images_per_pass):
+            x = x.to(model.device)  # (B, 1, 28, 28)
+            bar.update(len(x))
+            z, log_qz, _ = model.sample_posterior(x, k, generator)  # (k, B, D), (k, B)
+            flat = z.reshape(-1, z.shape[-1])  # (k * B, D), sample-major
+            target = x.repeat(k, 1, 1, 1)  # (k * B, 1, 28, 28)
+            log_px_z = -torch.cat(
+                [
+                    bernoulli_nll(model.decode(flat[i : i + chunk]), target[i : i + chunk])
+                    for i in range(0, flat.shape[0], chunk)
+                ]
+            ).view(k, -1)  # (k, B)
+            log_w = log_px_z + standard_normal_log_prob(z) - log_qz  # (k, B)
+            total += -(torch.logsumexp(log_w, dim=0) - math.log(k)).sum().item()
+    bar.close()
+    return total / max(len(split), 1)
+
+
+def active_units(model: VAE, split: MnistSplit, threshold: float = ACTIVE_UNIT_THRESHOLD) -> int:
+    """Latent dimensions whose posterior mean varies across the data: Cov_x(E_q[z_u]) >
+    threshold (Burda et al. 2015). With a flow posterior, `embed` (the flowed mean of the
+    base Gaussian) stands in for E_q[z], which has no closed form there."""
+    with inference(model):
+        batches = _batches(evaluation_images(model, split), 1000)
+        mu = torch.cat([model.embed(x.to(model.device)) for x in batches])
+    return int((mu.var(dim=0) > threshold).sum().item())
+
+
+def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Frechet distance between Gaussians fitted to two feature sets (N, F), (M, F):
+    |m_a - m_b|^2 + Tr(C_a + C_b - 2 (C_a C_b)^(1/2)) (Heusel et al. 2017)."""
+    a, b = a.double(), b.double()
+    mean_a, mean_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
+    # The eigenvalues of C_a C_b are those of a PSD matrix: real and >= 0 up to round-off.
+    sqrt_trace = torch.linalg.eigvals(cov_a @ cov_b).sqrt().real.sum()
+    value = (mean_a - mean_b).pow(2).sum() + cov_a.trace() + cov_b.trace() - 2 * sqrt_trace
+    return float(value.clamp_min(0))
+
+
+def prior_sample_fd(
+    model: VAE, test: MnistSplit, judge: MnistClassifier, n: int = 10_000, seed: int = 0
+) -> float:
+    """Frechet distance between the judge's features of `n` prior samples and of the test
+    split's grey-level images (lower is better)."""
+    samples = torch.cat([sample(model, min(2000, n - i), seed + i) for i in range(0, n, 2000)])
+    _, fake = predict(judge, samples)
+    _, real = predict(judge, to_float(test.images).cpu())
+    return frechet_distance(fake, real)
+
+
+def digit_accuracy(
+    model: VAE,
+    judge: MnistClassifier,
+    per_digit: int = 1000,
+    seed: int = 0,
+    temperature: float | None = None,
+) -> float:
+    """Share of `generate_digit(model, d, ...)` samples the judge labels d, over 0-9, at
+    generate_digit's default temperature unless `temperature` is given."""
+    temperature = DIGIT_TEMPERATURE if temperature is None else temperature
+
+    hits = 0
+    for digit in range(NUM_CLASSES):
+        images = torch.cat(
+            [
+                generate_digit(model, digit, min(2000, per_digit - i), seed + i, temperature)
+                for i in range(0, per_digit, 2000)
+            ]
+        )
+        labels, _ = predict(judge, images)
+        hits += int((labels == digit).sum())
+    return hits / (NUM_CLASSES * per_digit)
+
+
+def probe_accuracy(model: VAE, train: MnistSplit, test: MnistSplit) -> float:
+    """Test accuracy of a logistic-regression probe fitted on the training split's latent
+    means: how linearly the latent space separates the digits. (scikit-learn is imported
+    here: it is slow to import and only the probe needs it.)"""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    probe.fit(embed_split(model, train.images).cpu().numpy(), train.labels.cpu().numpy())
+    test_mu = embed_split(model, test.images).cpu().numpy()
+    return float(probe.score(test_mu, test.labels.cpu().numpy()))

@@ -1,0 +1,182 @@
+"""How a `VAE` is saved, loaded and described on the Hub: huggingface_hub's documented hooks
+of `PyTorchModelHubMixin` (`_save_pretrained`, `_from_pretrained`, `generate_model_card`).
+
+Loading is strict and reads only JSON and safetensors (`model_files`): a stranger's folder
+can describe a wrong model, never run code or cost memory before it is checked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from huggingface_hub import ModelCard, PyTorchModelHubMixin
+from safetensors.torch import save_model
+
+from . import architectures, flow, model_files
+from .atomic import usual_file_mode
+from .errors import InvalidModelError
+from .model_config import NUM_CLASSES, validate_config
+from .model_files import CONFIG_NAME, WEIGHTS_NAME, TensorSpec
+
+CARD_TEMPLATE = resources.files("vae_hub").joinpath("templates", "MODEL_CARD.md").read_text()
+# Where the project is published, for the card's links; unset, the card links nowhere
+# rather than to a repository that does not exist.
+PROJECT_URL_ENV = "VAE_HUB_PROJECT_URL"
+
+
+class VAEHubMixin(PyTorchModelHubMixin):
+    """The Hub side of `VAE`. It relies on the model's `config`, parameters and stored
+    latent state (`has_class_gaussians`, `has_latent_map`, `latent_map_labels`)."""
+
+    def _save_pretrained(self, save_directory: Path) -> None:
+        """config.json (with hidden_dim resolved, so it states what was built) and
+        model.safetensors, both readable by others (safetensors writes 0600)."""
+        folder = Path(save_directory)
+        (folder / CONFIG_NAME).write_text(json.dumps(self.config, sort_keys=True, indent=2))
+        save_model(self, str(folder / WEIGHTS_NAME))
+        usual_file_mode(folder / WEIGHTS_NAME)
+
+    def card_facts(self) -> dict[str, Any]:
+        """What the model card says about the model itself (the template's variables)."""
+        config = self.config
+        num_parameters = sum(p.numel() for p in self.parameters())
+        stored = [
+            "per-digit latent Gaussians" if self.has_class_gaussians else None,
+            f"a {self.latent_map_labels.shape[0]}-point latent map"
+            if self.has_latent_map
+            else None,
+        ]
+        return {
+            "title": f"vae-hub MNIST VAE ({config['arch']}, latent {config['latent_dim']})",
+            "project_url": os.environ.get(PROJECT_URL_ENV) or None,
+            "model_id": "path/to/this/folder",
+            "config": config,
+            "arch_description": architectures.describe(
+                config["arch"], config["latent_dim"], config["channels"], config["hidden_dim"]
+            ),
+            "posterior": flow.describe(config["flow_steps"]),
+            "num_parameters": num_parameters,
+            "size_mb": num_parameters * 4 / 1e6,
+            "likelihood": "Bernoulli on binarized pixels"
+            if config["binarized"]
+            else "Bernoulli on grey levels",
+            "stored": ", ".join(s for s in stored if s)
+            or "nothing yet (fitted at the end of training)",
+            "images": {},
+        }
+
+    def generate_model_card(self, *args, eval_results=None, **kwargs) -> ModelCard:
+        """The MODEL_CARD.md template filled with `card_facts()` and what the caller adds
+        (training record, metrics, pictures: see `vae_hub.hub.card`); `eval_results` become
+        the card's model-index metadata."""
+        values = {**self.card_facts(), **kwargs}
+        card = super().generate_model_card(*args, **values)
+        card = ModelCard(re.sub(r"\n{3,}", "\n\n", str(card)))  # the template's blank lines
+        card.data.datasets = ["mnist"]
+        card.data.model_name = values["title"]
+        if eval_results:
+            card.data.eval_results = eval_results
+        return card
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | Path,
+        *,
+        force_download: bool = False,
+        token: str | bool | None = None,
+        cache_dir: str | Path | None = None,
+        local_files_only: bool = False,
+        revision: str | None = None,
+        map_location: str | torch.device = "cpu",
+        strict: bool = True,
+    ) -> VAEHubMixin:
+        """Load a model from a save_pretrained folder or a Hub repo id, in eval mode.
+
+        The mixin's own from_pretrained parses config.json with a lenient json.load (it
+        takes duplicate keys and NaN, and unbounded nesting raises RecursionError), so this
+        one hands the whole job to `_from_pretrained`, which reads both files strictly.
+        """
+        return cls._from_pretrained(
+            model_id=str(pretrained_model_name_or_path),
+            revision=revision,
+            cache_dir=cache_dir,
+            force_download=force_download,
+            local_files_only=local_files_only,
+            token=token,
+            map_location=map_location,
+            strict=strict,
+        )
+
+    @classmethod
+    def _from_pretrained(
+        cls,
+        *,
+        model_id: str,
+        revision: str | None,
+        cache_dir: str | Path | None,
+        force_download: bool,
+        local_files_only: bool,
+        token: str | bool | None,
+        map_location: str | torch.device = "cpu",
+        strict: bool = True,
+        **_: Any,
+    ) -> VAEHubMixin:
+        """Always strict: config.json is read by a strict parser and checked against the
+        schema's bounds; the model is then built on the `meta` device and every tensor it
+        expects is compared (name, shape, dtype) with the safetensors header before any
+        weight is allocated; NaN or infinite values and unusable class Gaussians are refused
+        too. Every problem is one InvalidModelError naming the file, and only safetensors are
+        read (never a pickle)."""
+        if not strict:
+            raise ValueError("vae_hub.VAE loads strictly; strict=False is not supported")
+        files = model_files.locate(
+            model_id,
+            revision=revision,
+            cache_dir=cache_dir,
+            force_download=force_download,
+            local_files_only=local_files_only,
+            token=token,
+        )
+        config = model_files.read_config(files.config)
+        try:
+            validate_config(config)
+        except ValueError as e:
+            raise InvalidModelError(f"{files.config} is not a vae-hub VAE config: {e}") from e
+        with torch.device("meta"):  # shapes and dtypes only: nothing is allocated
+            expected = {k: TensorSpec.of(v) for k, v in cls(**config).state_dict().items()}
+        model_files.check_tensors(files.weights, expected)
+        state = model_files.read_tensors(files.weights)
+        problems = stored_state_problems(state)
+        if problems:
+            raise InvalidModelError(f"{files.weights}: " + "; ".join(problems))
+        model = cls(**config)
+        model.load_state_dict(state, strict=True)
+        return model.to(map_location).eval()
+
+
+def stored_state_problems(state: dict[str, torch.Tensor]) -> list[str]:
+    """What is wrong with the non-network tensors of a state dict (already checked for
+    names, shapes, dtypes and finite values): the class Gaussians must be usable for
+    sampling (scale factors lower-triangular with a positive diagonal) and the labels and
+    counts must be digits and counts."""
+    problems = []
+    tril = state.get("class_scale_tril")
+    if tril is not None and (
+        bool(torch.triu(tril, diagonal=1).ne(0).any())
+        or bool((torch.diagonal(tril, dim1=-2, dim2=-1) <= 0).any())
+    ):
+        problems.append("class_scale_tril is not a Cholesky factor (lower-triangular, diagonal>0)")
+    counts = state.get("class_counts")
+    if counts is not None and bool((counts < 0).any()):
+        problems.append("class_counts holds negative counts")
+    labels = state.get("latent_map_labels")
+    if labels is not None and bool(((labels < -1) | (labels >= NUM_CLASSES)).any()):
+        problems.append(f"latent_map_labels holds values outside -1..{NUM_CLASSES - 1}")
+    return problems

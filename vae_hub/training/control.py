@@ -1,0 +1,86 @@
+"""What a run needs around its loop: the device, when to stop, and what it returns."""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from ..errors import ConfigError
+from .checkpoints import TrainState
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto -> cuda if available, else mps, else cpu; an explicit device must exist here."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise ConfigError(f"--device {name!r} is not a device (auto|cpu|cuda|cuda:N|mps)") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: no CUDA device here; use --device auto or cpu")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ConfigError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"--device {name}: MPS is not available here; use --device auto or cpu")
+    return device
+
+
+class StopFlag:
+    """First Ctrl-C asks the loop to stop after the current step (and save); a second one
+    interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> StopFlag:
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: leave Ctrl-C alone
+            self._previous = None
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        tqdm.write("Stopping after this step and saving a checkpoint (Ctrl-C again to abort).")
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    final_dir: Path | None  # None when stopped by Ctrl-C before the end
+    state: TrainState
+    interrupted: bool = False
+    test: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Limits:
+    """When to stop early; checked after every step."""
+
+    max_steps: int | None
+    max_seconds: float | None  # of training; evaluation and saving do not count
+    stop: StopFlag
+
+    def reached(self, step: int, trained_seconds: float) -> bool:
+        return (
+            self.stop.requested
+            or (self.max_steps is not None and step >= self.max_steps)
+            or (self.max_seconds is not None and trained_seconds >= self.max_seconds)
+        )

@@ -1,0 +1,317 @@
+"""Training options: one frozen dataclass whose fields map 1:1 to `--kebab-case` flags and
+to the keys of config files.
+
+Precedence is defaults < `--config FILE` < flags given on the command line; `--resume` starts
+from the run's saved options. A config file is JSON or TOML with the field names as keys, or
+the original GenZoo `config.ini` (`genzoo.py`); unknown keys and wrong types are errors, never
+ignored. The options that shape the model are checked by the model's own schema
+(`vae_hub.model_config`), so a bound is written once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shlex
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
+
+from ..architectures import ARCHITECTURES
+from ..data import DEFAULT_DATA_DIR
+from ..errors import ConfigError
+from ..model_config import validate_config
+from .genzoo import read_genzoo_ini
+
+SAVED_OPTIONS = "train_config.json"
+
+
+def _opt(default: Any, help: str, **extra: Any) -> Any:
+    """A field with its --help text and, optionally, `low` / `high` bounds, `above` (a
+    strict lower bound) or `choices`."""
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything `train.py` can be told. Field docs double as `--help` text."""
+
+    epochs: int = _opt(10, "number of passes over the training set", low=1)
+    batch_size: int = _opt(128, "images per optimisation step", low=1)
+    lr: float = _opt(1e-3, "Adam learning rate", above=0)
+    lr_schedule: str = _opt(
+        "constant", "learning-rate schedule over the run", choices=("constant", "cosine")
+    )
+    latent_dim: int = _opt(20, "size of the latent code z")
+    arch: str = _opt("conv", "network architecture", choices=ARCHITECTURES)
+    channels: int = _opt(32, "base width of the conv arch")
+    hidden_dim: int | None = _opt(None, "fully connected width (default: the arch's own)")
+    flow_steps: int = _opt(
+        0,
+        "inverse autoregressive flow steps on top of the Gaussian q(z|x) (Kingma et al. 2016; "
+        "conv arch only); 0: a plain Gaussian",
+    )
+    weight_decay: float = _opt(0.0, "AdamW's decoupled weight decay (0: plain Adam)", low=0)
+    ema_decay: float = _opt(
+        0.0,
+        "keep an exponential moving average of the weights with this decay (e.g. 0.999) and "
+        "evaluate and save it; 0: off",
+        low=0,
+        below=1,
+    )
+    init_from: str | None = _opt(
+        None,
+        "start from the weights of this model (save_pretrained folder or Hub repo id) with a "
+        "fresh optimiser and schedule, i.e. fine-tune it; the model options must match",
+    )
+    kl_warmup_epochs: float = _opt(
+        0.0, "epochs over which the KL weight rises linearly from 0 to 1 (0: no warm-up)", low=0
+    )
+    binarize: bool = _opt(False, "train and evaluate on dynamically binarized MNIST")
+    exp_name: str = _opt("mnist", "run name: outputs go to OUTPUT_DIR/EXP_NAME/")
+    output_dir: str = _opt("experiments", "folder that holds the runs")
+    data_dir: str = _opt(DEFAULT_DATA_DIR, "folder holding MNIST/raw/ (torchvision layout)")
+    download: bool = _opt(True, "download MNIST into --data-dir when it is missing")
+    seed: int = _opt(0, "seed for initialisation, shuffling and sampling")
+    device: str = _opt("auto", "auto | cpu | cuda | cuda:N | mps")
+    threads: int | None = _opt(None, "CPU threads for torch (default: torch's choice)", low=1)
+    compile: bool = _opt(False, "torch.compile the model (faster steps after a warm-up)")
+    max_steps: int | None = _opt(None, "stop after this many optimisation steps in all", low=1)
+    max_minutes: float | None = _opt(
+        None, "stop after this many minutes of training (evaluation and saving not counted)",
+        above=0,
+    )  # fmt: skip
+    dry_run: bool = _opt(
+        False, "smoke run in seconds: 5 steps, small evaluation subsets, no t-SNE wait"
+    )
+    resume: bool = _opt(False, "continue the run in OUTPUT_DIR/EXP_NAME from its last checkpoint")
+    overwrite: bool = _opt(False, "delete an existing run of the same name and start over")
+    checkpoint_every: int = _opt(5, "keep a checkpoint folder every N epochs (and final/)", low=1)
+    image_every: int = _opt(1, "save a reconstruction grid of test digits every N epochs", low=1)
+    t_sne_points: int = _opt(2000, "test digits in the t-SNE plot and the stored latent map")
+    eval: str = _opt(
+        "quick",
+        "evaluation written to final/metrics.json: quick (IWAE k=100 on 1,000 test images), "
+        "full (k=1000 on all 10,000), smoke (seconds), none",
+        choices=("quick", "full", "smoke", "none"),
+    )
+    progress: bool = _opt(True, "show tqdm progress bars")
+    push: str | None = _opt(None, "after training, publish final/ to this Hub repo (user/name)")
+    private: bool = _opt(False, "make the pushed repo private")
+    hub_token: str | None = field(
+        default=None,
+        repr=False,
+        metadata={
+            "help": "Hub token for --push (default: HF_TOKEN or the saved login)",
+            "secret": True,
+        },
+    )
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            _check_field(f, getattr(self, f.name))
+        try:
+            validate_config(self.model_config(), names=MODEL_FLAGS)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        if not self.exp_name or "/" in self.exp_name or self.exp_name in (".", ".."):
+            raise ConfigError(f"exp_name must be a plain folder name, got {self.exp_name!r}")
+        if self.resume and self.overwrite:
+            raise ConfigError("--resume and --overwrite contradict each other; pick one")
+        if self.resume and self.init_from:
+            raise ConfigError("--resume continues a run; --init-from starts a new one. Pick one")
+        if self.push is not None:
+            try:
+                validate_repo_id(self.push)
+            except HFValidationError as e:
+                raise ConfigError(
+                    f"--push {self.push!r} is not a Hub repo id (user/name): {e}"
+                ) from None
+
+    def model_config(self, latent_map_points: int | None = None) -> dict[str, Any]:
+        """The VAE's constructor arguments (its config.json) these options ask for."""
+        return {
+            "latent_dim": self.latent_dim,
+            "arch": self.arch,
+            "channels": self.channels,
+            "hidden_dim": self.hidden_dim,
+            "latent_map_points": (
+                self.t_sne_points if latent_map_points is None else latent_map_points
+            ),
+            "binarized": self.binarize,
+            "flow_steps": self.flow_steps,
+        }
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) / self.exp_name
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options, minus secrets (the Hub token is never written anywhere)."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if not f.metadata.get("secret")
+        }
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+# How the model's config fields are called on the command line, for error messages.
+MODEL_FLAGS = {
+    "latent_dim": "--latent-dim",
+    "arch": "--arch",
+    "channels": "--channels",
+    "hidden_dim": "--hidden-dim",
+    "latent_map_points": "--t-sne-points",
+    "binarized": "--binarize",
+    "flow_steps": "--flow-steps",
+}
+# Options that describe one invocation rather than the run: a resumed run may change them.
+PER_INVOCATION = frozenset(
+    {"resume", "overwrite", "progress", "dry_run", "device", "threads", "compile", "max_steps",
+     "max_minutes", "push", "private", "hub_token"}
+)  # fmt: skip
+# Options that say where things are or how this machine runs, not what is trained: the
+# recipe command on a model card leaves them out.
+NOT_RECIPE = frozenset(
+    {"output_dir", "data_dir", "download", "exp_name", "progress", "eval", "threads", "device",
+     "compile", "dry_run", "push", "private", "hub_token", "resume", "overwrite"}
+)  # fmt: skip
+
+
+def _check_field(f: dataclasses.Field, value: Any) -> None:
+    """A field's own bounds and choices (from its metadata)."""
+    meta = f.metadata
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ConfigError(f"{f.name} must be one of {', '.join(meta['choices'])}, got {value!r}")
+    if value is None or isinstance(value, (bool, str)):
+        return
+    if "low" in meta and value < meta["low"]:
+        raise ConfigError(f"{f.name} must be >= {meta['low']}, got {value}")
+    if "above" in meta and not value > meta["above"]:
+        raise ConfigError(f"{f.name} must be > {meta['above']}, got {value}")
+    if "below" in meta and not value < meta["below"]:
+        raise ConfigError(f"{f.name} must be < {meta['below']}, got {value}")
+
+
+def recipe_command(options: dict[str, Any]) -> str:
+    """The train.py command that repeats a run's recipe: the options that differ from their
+    defaults, leaving out where things are and how this machine ran (NOT_RECIPE)."""
+    flags = []
+    for name, value in options.items():
+        if name not in FIELDS or name in NOT_RECIPE or value is None:
+            continue
+        if value == FIELDS[name].default:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            flags.append(flag if value else f"--no-{name.replace('_', '-')}")
+        else:
+            flags += [flag, str(value)]
+    return shlex.join(["python", "train.py", *flags])
+
+
+# --- values from text and from files ----------------------------------------------------------
+
+
+def base_type(name: str) -> tuple[type, bool]:
+    """(scalar type, optional?) of a TrainConfig field, from its annotation."""
+    hint = typing.get_type_hints(TrainConfig)[name]
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args:
+        return next(a for a in args if a is not type(None)), True
+    return hint, False
+
+
+def coerce(name: str, value: Any, source: str, parse_strings: bool = True) -> Any:
+    """Check/convert one value for field `name`. Strings are parsed when they come from text
+    formats (.ini, argv); typed formats (JSON, TOML) must carry the right type already."""
+    if name not in FIELDS:
+        raise ConfigError(f"{source}: unknown option {name!r}; known: {', '.join(FIELDS)}")
+    kind, optional = base_type(name)
+    textual = parse_strings and isinstance(value, str)
+    if isinstance(value, str) and not value.strip():
+        # An unset shell variable (`--push "$REPO"`) must not quietly mean "no push".
+        raise ConfigError(f"{source}: {name} cannot be empty")
+    if value is None or (optional and textual and kind is not str and value.lower() == "none"):
+        if optional:
+            return None
+        raise ConfigError(f"{source}: {name} cannot be empty")
+    if textual and kind is not str:
+        try:
+            value = _parse_string(kind, value)
+        except ValueError:
+            raise ConfigError(f"{source}: {name} expects {kind.__name__}, got {value!r}") from None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise ConfigError(
+            f"{source}: {name} expects {kind.__name__}, got {type(value).__name__} {value!r}"
+        )
+    return value
+
+
+def _parse_string(kind: type, text: str) -> Any:
+    text = text.strip()
+    if kind is bool:
+        lowered = text.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(text)
+    return kind(text)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Options from a JSON / TOML file (our field names) or a GenZoo config.ini."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    suffix = path.suffix.lower()
+    if suffix == ".ini":
+        return {
+            name: coerce(name, text, where) for name, (text, where) in read_genzoo_ini(path).items()
+        }
+    try:
+        if suffix == ".json":
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        elif suffix == ".toml":
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        else:
+            raise ConfigError(f"{path}: expected a .json, .toml or GenZoo .ini config file")
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot parse it ({e})") from e
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of option names to values")
+    return {
+        key.replace("-", "_"): coerce(key.replace("-", "_"), value, str(path), parse_strings=False)
+        for key, value in raw.items()
+    }
+
+
+def resolve_options(given: dict[str, Any], config_file: str | None = None) -> TrainConfig:
+    """Defaults, then `config_file`, then the options `given` on the command line; with
+    --resume the run's saved options come first (flags given now still win)."""
+    options = read_config_file(config_file) if config_file else {}
+    options.update(given)
+    if options.get("resume"):
+        options = {**saved_run_options(options), **options}
+    return TrainConfig(**options)
+
+
+def saved_run_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The options a run was started with (its train_config.json), minus those that
+    describe one invocation, so `--resume --exp-name X` needs no other flags."""
+    output_dir = options.get("output_dir", FIELDS["output_dir"].default)
+    exp_name = options.get("exp_name", FIELDS["exp_name"].default)
+    saved = Path(output_dir) / exp_name / SAVED_OPTIONS
+    if not saved.is_file():
+        return {}
+    return {k: v for k, v in read_config_file(saved).items() if k not in PER_INVOCATION}
