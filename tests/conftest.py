@@ -95,7 +95,7 @@ def server(trained_model_dir):
     if os.environ.get("VAE_HUB_DOCS_SCREENSHOTS") == "1":
         folder = bundled_model_path()
     model = VAE.from_pretrained(folder)
-    demo = queued(build_demo(model, str(folder)))
+    demo = queued(build_demo(model, str(folder), loadtest=True))
     demo.launch(
         server_name="127.0.0.1",
         server_port=free_port(),

@@ -1,8 +1,10 @@
-"""The demo: every tab's function, then the real server through gradio_client."""
+"""The demo: what each tab does (`Tabs`), the picture store, then the real server through
+gradio_client."""
 
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,102 +13,140 @@ import torch
 from PIL import Image
 
 from vae_hub import VAE
-from vae_hub.demo import tabs
-from vae_hub.demo.figures import UPSCALE
-from vae_hub.demo.inputs import sketch_to_image, upload_to_image
-from vae_hub.demo.params import MAX_GRID, random_seed
+from vae_hub.demo.figures import DIGIT_SCALE, DOWNLOAD_SCALE, SHOW_SCALE
+from vae_hub.demo.inputs import example_digit, sketch_to_image
+from vae_hub.demo.params import EXPLORE_DIRECTIONS, MAX_GRID, random_seed
+from vae_hub.demo.store import PictureStore
+from vae_hub.demo.tabs import Tabs
+from vae_hub.generation import decode_images
+from vae_hub.plots import grid_picture
 
 CELL = 30  # a 28 px digit plus torchvision's 2 px grid padding
+ZEROS = [0.0] * EXPLORE_DIRECTIONS
 
 
-def grid_px(n: int, scale: int = UPSCALE) -> int:
+def grid_px(n: int, scale: int = SHOW_SCALE) -> int:
     return (n * CELL + 2) * scale
 
 
-SINGLE = 28 * UPSCALE  # torchvision leaves a lone image unpadded
+SINGLE = 28 * DIGIT_SCALE  # torchvision leaves a lone image unpadded
 
 
-def test_sample_tab_returns_an_upscaled_grid_and_the_seed(trained_model):
-    picture, text = tabs.sample_tab(trained_model, 3, 42, 0.8)
-    assert picture.mode == "L" and picture.size == (grid_px(3), grid_px(3))
+def size(path: str) -> tuple[int, int]:
+    return Image.open(path).size
+
+
+@pytest.fixture(scope="module")
+def tabs(trained_model_dir, tmp_path_factory):
+    return Tabs(VAE.from_pretrained(trained_model_dir), PictureStore(tmp_path_factory.mktemp("s")))
+
+
+def test_sample_is_a_modest_png_and_its_download_is_larger(tabs):
+    path, text = tabs.sample(3, 42, 0.8)
+    assert path.endswith(".png") and size(path) == (grid_px(3), grid_px(3))
     assert "42" in text
-    again, _ = tabs.sample_tab(trained_model, 3, 42, 0.8)
-    assert np.array_equal(np.asarray(picture), np.asarray(again))
-    other, _ = tabs.sample_tab(trained_model, 3, 43, 0.8)
-    assert not np.array_equal(np.asarray(picture), np.asarray(other))
+    assert tabs.sample(3, 42, 0.8)[0] == path  # same seed, same picture, same file
+    assert tabs.sample(3, 43, 0.8)[0] != path
+    assert size(tabs.sample_download(3, 42, 0.8)) == (grid_px(3, DOWNLOAD_SCALE),) * 2
 
 
-def test_nearest_neighbour_upscaling_keeps_pixels_crisp(trained_model):
-    picture, _ = tabs.sample_tab(trained_model, 1, 0, 1.0)
-    assert picture.size == (SINGLE, SINGLE)
-    block = np.asarray(picture)[UPSCALE * 2 : UPSCALE * 3, UPSCALE * 2 : UPSCALE * 3]
-    assert (block == block[0, 0]).all()  # one source pixel -> one flat 8x8 block
+def test_nearest_neighbour_upscaling_keeps_pixels_crisp(tabs):
+    path, _ = tabs.sample(1, 0, 1.0)
+    picture = np.asarray(Image.open(path))
+    block = picture[SHOW_SCALE * 2 : SHOW_SCALE * 3, SHOW_SCALE * 2 : SHOW_SCALE * 3]
+    assert (block == block[0, 0]).all()  # one source pixel -> one flat block
 
 
-def test_parameters_are_clamped_or_rejected(trained_model):
-    picture, text = tabs.sample_tab(trained_model, 500, -5, 99)
-    assert picture.size == (grid_px(MAX_GRID), grid_px(MAX_GRID))
+def test_parameters_are_clamped_or_rejected(tabs):
+    path, text = tabs.sample(500, -5, 99)
+    assert size(path) == (grid_px(MAX_GRID), grid_px(MAX_GRID))
     assert "**0**" in text and "temperature 2" in text
     for bad in ("many", None, float("nan")):
         with pytest.raises(ValueError, match="grid size must be"):
-            tabs.sample_tab(trained_model, bad, 0, 1.0)
+            tabs.sample(bad, 0, 1.0)
 
 
-def test_digit_tab(trained_model):
-    picture = tabs.digit_tab(trained_model, "7", 2, 0, 1.0)
-    assert picture.size == (grid_px(2), grid_px(2))
+def test_digit_tab(tabs):
+    assert size(tabs.digit("7", 2, 0, 1.0)) == (grid_px(2), grid_px(2))
+    assert size(tabs.digit_download("7", 2, 0, 1.0)) == (grid_px(2, DOWNLOAD_SCALE),) * 2
 
 
-def test_interpolate_tab_with_examples_and_with_a_drawing(trained_model):
-    strip, gif = tabs.interpolate_tab(trained_model, "2", 0, None, "7", 3, None, 6, "slerp")
-    assert strip.size == (grid_px(6, 4), grid_px(1, 4))
+def test_interpolate_tab_with_examples_and_with_a_drawing(tabs):
+    strip, gif = tabs.interpolate("2", 0, None, "7", 3, None, 6, "slerp")
+    assert size(strip) == (grid_px(6, 4), grid_px(1, 4))
     animation = Image.open(gif)
     assert animation.format == "GIF" and animation.n_frames == 2 * 6 - 2
     drawing = np.full((280, 280), 255, dtype=np.uint8)
     drawing[60:220, 130:150] = 0  # a "1" drawn in black on the white Sketchpad
-    sketch = {"background": None, "layers": [], "composite": drawing}
-    strip2, _ = tabs.interpolate_tab(trained_model, "2", 0, sketch, "7", 3, None, 6, "linear")
-    assert strip2.size == strip.size
+    sketch = {"background": None, "layers": [], "composite": Image.fromarray(drawing)}
+    strip2, _ = tabs.interpolate("2", 0, sketch, "7", 3, None, 6, "linear")
+    assert size(strip2) == size(strip) and strip2 != strip
     with pytest.raises(ValueError, match="method"):
-        tabs.interpolate_tab(trained_model, "2", 0, None, "7", 0, None, 6, "cubic")
+        tabs.interpolate("2", 0, None, "7", 0, None, 6, "cubic")
 
 
-def test_reconstruct_tab_accepts_all_kinds_of_pictures(trained_model):
+def test_reconstruct_tab_accepts_all_kinds_of_pictures(tabs):
     rgba = np.zeros((120, 90, 4), dtype=np.uint8)
     rgba[20:100, 40:50] = (10, 10, 10, 255)
-    seen, rebuilt, landed = tabs.reconstruct_tab(trained_model, Image.fromarray(rgba, "RGBA"))
-    assert seen.size == rebuilt.size == (SINGLE, SINGLE)
-    assert landed.mode == "RGB" and landed.width > 300
+    seen, rebuilt, landed = tabs.reconstruct(Image.fromarray(rgba, "RGBA"))
+    assert size(seen) == size(rebuilt) == (SINGLE, SINGLE)
+    assert Image.open(landed).size == Image.open(tabs.map_file).size
     with pytest.raises(ValueError, match="blank"):
-        tabs.reconstruct_tab(trained_model, Image.new("L", (64, 64), 0))
+        tabs.reconstruct(Image.new("L", (64, 64), 0))
+    with pytest.raises(ValueError, match="no picture"):
+        tabs.reconstruct(None)
+    with pytest.raises(ValueError, match="drawing is empty"):
+        tabs.reconstruct_drawing(None)
 
 
-def test_uploads_are_checked_before_they_are_decoded():
-    with pytest.raises(ValueError, match="no image"):
-        upload_to_image(None)
-    huge = Image.new("L", (5000, 5000))
+def test_a_huge_upload_is_refused_from_its_size_alone(tabs):
     with pytest.raises(ValueError, match="at most"):
-        upload_to_image(huge)
+        tabs.reconstruct(Image.new("L", (5000, 5000)))
 
 
 def test_sketch_to_image():
     assert sketch_to_image(None) is None
-    assert sketch_to_image({"composite": np.full((10, 10), 255, np.uint8)}) is None
+    assert sketch_to_image({"composite": Image.new("L", (10, 10), 255)}) is None
     drawn = np.full((10, 10), 255, np.uint8)
     drawn[3, 3] = 0
     assert sketch_to_image({"composite": drawn}) is drawn
+    assert sketch_to_image({"composite": Image.fromarray(drawn)}) is not None
 
 
-def test_latent_map_tab_uses_the_stored_map(trained_model):
-    picture, manifold = tabs.latent_map_tab(trained_model)
-    assert picture.mode == "RGB" and manifold is None
+def test_latent_map_is_drawn_once_and_the_manifold_only_for_2d_latents(tabs, tmp_path):
+    assert tabs.latent_map() == (tabs.map_file, None)
+    assert "keep" in Path(tabs.map_file).parts  # never swept: every page shows it
+    flat = Tabs(VAE(latent_dim=2, channels=4, hidden_dim=8, latent_map_points=0).eval(),
+                PictureStore(tmp_path))  # fmt: skip
+    map_file, manifold = flat.latent_map()
+    assert size(manifold) == (grid_px(15),) * 2  # no stored map: PCA of the example digits
 
 
-def test_latent_map_without_stored_map_and_manifold_for_2d_latents():
-    model = VAE(latent_dim=2, channels=4, hidden_dim=8, latent_map_points=0).eval()
-    picture, manifold = tabs.latent_map_tab(model)
-    assert picture.mode == "RGB"
-    assert manifold.size == ((15 * CELL + 2) * 2,) * 2
+def test_explore_from_a_digit_a_click_and_the_sliders(tabs):
+    centre = tabs.explore("3", None, None, *ZEROS)
+    star = tabs.explore_map("3", None, None, *ZEROS)
+    assert size(centre) == (SINGLE, SINGLE) and size(star) == size(tabs.map_file)
+    assert tabs.explore("3", None, None, *ZEROS) == centre  # a pure function
+    moved = tabs.explore("3", None, None, 2.0, *ZEROS[1:])
+    assert moved != centre and tabs.explore_map("3", None, None, 2.0, *ZEROS[1:]) != star
+    # a click on a stored point decodes (nearly) that point's latent
+    points = tabs.map.points
+    x, y = points.xy[5].tolist()
+    assert torch.allclose(points.latent_at(torch.tensor([x, y])), points.mu[5], atol=1e-3)
+    clicked = tabs.explore("3", x, y, *ZEROS)
+    direct = grid_picture(decode_images(tabs.model, points.mu[5][None]), 1, DIGIT_SCALE)
+    difference = np.asarray(Image.open(clicked)).astype(int) - np.asarray(direct)
+    assert np.abs(difference).max() <= 1 and clicked != centre
+    with pytest.raises(ValueError, match="direction offsets"):
+        tabs.explore("3", None, None, 1.0)
+
+
+def test_a_click_position_maps_back_to_the_data_under_it(tabs):
+    frame = tabs.map.frame
+    for x, y in tabs.map.points.xy[:20].tolist():
+        px, py = frame.to_pixel(x, y)
+        assert frame.contains(px, py)
+        assert tabs.map_position(px, py) == pytest.approx((x, y), abs=1e-4)
 
 
 def test_random_seed_does_not_touch_torch_rng():
@@ -115,6 +155,41 @@ def test_random_seed_does_not_touch_torch_rng():
     torch.manual_seed(5)
     seeds = {random_seed() for _ in range(5)}
     assert torch.equal(torch.rand(2), expected) and len(seeds) > 1
+
+
+def test_example_digits_are_real_test_digits():
+    assert example_digit(3, 0).shape == (1, 28, 28)
+    assert example_digit(99, -4).shape == (1, 28, 28)  # clamped
+
+
+# --- the picture store ------------------------------------------------------------------------
+
+
+def test_the_store_writes_a_picture_once_and_never_rewrites_it(tmp_path):
+    store = PictureStore(tmp_path)
+    picture = Image.new("L", (30, 30), 128)
+    path = store.png(picture)
+    before = os.stat(path)
+    again = store.png(picture.copy())
+    after = os.stat(path)
+    assert again == path and before.st_ino == after.st_ino and before.st_size == after.st_size
+    assert not [p for p in tmp_path.rglob(".*") if p.is_file()]  # no temporaries left
+    assert store.png(Image.new("L", (30, 30), 127)) != path
+
+
+def test_the_store_sweeps_old_pictures_but_keeps_the_first_ones(tmp_path, monkeypatch):
+    from vae_hub.demo import store as store_module
+
+    store = PictureStore(tmp_path)
+    with store.keeping():
+        kept = store.png(Image.new("L", (8, 8), 1))
+    old = store.png(Image.new("L", (8, 8), 2))
+    ancient = 0
+    os.utime(old, (ancient, ancient))
+    os.utime(kept, (ancient, ancient))
+    monkeypatch.setattr(store_module, "SWEEP_EVERY_S", 0)
+    store.png(Image.new("L", (8, 8), 3))
+    assert not Path(old).exists() and Path(kept).exists()
 
 
 # --- the live server --------------------------------------------------------------------------
@@ -137,8 +212,18 @@ def test_every_endpoint_has_a_stable_name(client):
         "/reconstruct",
         "/reconstruct_drawing",
         "/latent_map",
+        "/explore",
         "/noop",
     } <= names
+
+
+def test_the_public_page_has_no_load_test_endpoint(trained_model_dir, tmp_path):
+    from vae_hub.demo.page import build_demo
+
+    model = VAE.from_pretrained(trained_model_dir)
+    page = build_demo(model, str(trained_model_dir), PictureStore(tmp_path), loadtest=False)
+    names = {fn.api_name for fn in page.fns.values()}
+    assert "noop" not in names and {"sample", "explore"} <= names
 
 
 def test_sample_endpoint_same_seed_same_bytes(client):
@@ -157,7 +242,11 @@ def test_digit_interpolate_latent_map_endpoints(client):
     assert _read(strip).shape == (grid_px(1, 4), grid_px(5, 4))
     assert Path(gif).read_bytes()[:6] in (b"GIF89a", b"GIF87a")
     picture, _ = client.predict(api_name="/latent_map")
-    assert _read(picture).ndim == 3
+    assert _read(picture).shape[1] > 300
+    digit = client.predict("5", None, None, 1.5, 0, 0, 0, api_name="/explore")
+    assert _read(digit).shape == (SINGLE, SINGLE)
+    clicked = client.predict("5", 1.0, -2.0, 0, 0, 0, 0, api_name="/explore")
+    assert not np.array_equal(_read(clicked), _read(digit))
 
 
 def test_reconstruct_endpoint_with_an_upload(client, tmp_path, test_split):
@@ -169,7 +258,7 @@ def test_reconstruct_endpoint_with_an_upload(client, tmp_path, test_split):
     seen, rebuilt, landed = client.predict(handle_file(str(path)), api_name="/reconstruct")
     seen = _read(seen)
     assert seen.shape == (SINGLE, SINGLE) and seen.max() == 255
-    assert _read(rebuilt).shape == seen.shape and _read(landed).ndim == 3
+    assert _read(rebuilt).shape == seen.shape and _read(landed).shape[1] > 300
 
 
 def test_noop(client):
@@ -249,14 +338,26 @@ def test_a_request_leaves_the_global_rng_alone(client):
     assert torch.equal(torch.rand(3), expected)
 
 
-def test_a_burst_of_concurrent_requests_is_served_without_errors(server, capsys):
-    """The load benchmark's machinery on a small burst: all answered, none dropped (its
-    latency numbers are printed by `vae-hub loadtest`, never asserted)."""
+def test_a_burst_of_concurrent_requests_is_served_without_errors(server):
+    """The load benchmark's machinery on a small burst of distinct requests: all answered,
+    none dropped (its latency numbers are printed by `vae-hub loadtest`, never asserted)."""
     from vae_hub.cli.loadtest import hammer
 
-    result = hammer(server, "/sample", clients=6, requests=3)
+    result = hammer(server, "/sample", clients=6, requests=3, identical=False)
     assert result["requests"] == 18 and result["errors"] == 0
     assert hammer(server, "/noop", clients=6, requests=3)["errors"] == 0
+
+
+@pytest.mark.parametrize("endpoint", ["/sample", "/digit", "/interpolate", "/latent_map",
+                                      "/explore"])  # fmt: skip
+def test_identical_requests_in_a_burst_never_break_a_picture(server, endpoint):
+    """Identical requests give identical pictures. Gradio's own cache rewrites such a shared
+    file while other responses stream it (truncated downloads: "peer closed connection
+    without sending complete message body"); the picture store writes each file once."""
+    from vae_hub.cli.loadtest import hammer
+
+    result = hammer(server, endpoint, clients=16, requests=8, identical=True)
+    assert result["errors"] == 0, result["first_error"]
 
 
 def test_app_py_with_a_broken_model_is_one_line_and_exit_2(tmp_path):

@@ -151,6 +151,12 @@ def digit_transit(
     (steps, 1, 28, 28)."""
     _check_digit("start", start)
     _check_digit("end", end)
+    z_a, z_b = digit_centre(model, start), digit_centre(model, end)
+    return decode_images(model, interpolate_latents(z_a, z_b, steps, method))
+
+
+def digit_centre(model: VAE, digit: int) -> torch.Tensor:
+    """The latent (D,) at the centre of one digit's region: its class Gaussian's mean."""
+    _check_digit("digit", digit)
     _require_class_gaussians(model)
-    means = model.class_means.float().cpu()
-    return decode_images(model, interpolate_latents(means[start], means[end], steps, method))
+    return model.class_means[digit].float().cpu()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -77,11 +79,51 @@ def fit_latent_state(model: VAE, train: MnistSplit, test: MnistSplit, seed: int 
         model.set_latent_map(mu, tsne_2d(mu, seed), subset.labels)
 
 
-def project_to_map(model: VAE, mu: torch.Tensor, k: int = 10) -> torch.Tensor:
-    """Place new latent means (M, D) on the stored 2-D map: the mean position of their k
-    nearest stored neighbours (t-SNE has no transform of its own) -> (M, 2)."""
-    if not model.has_latent_map:
+@dataclass(frozen=True)
+class LatentMap:
+    """A 2-D map of latent space: latent means (P, D), where each lands on the map (P, 2),
+    and its digit (P,). t-SNE has no transform of its own, so new points are placed, and map
+    positions turned back into latents, through their nearest stored neighbours."""
+
+    mu: torch.Tensor
+    xy: torch.Tensor
+    labels: torch.Tensor
+    method: str
+
+    def place(self, mu: torch.Tensor, k: int = 10) -> torch.Tensor:
+        """Map positions (M, 2) of new latent means (M, D): the mean position of their k
+        nearest stored neighbours in latent space."""
+        dist = torch.cdist(mu.float(), self.mu.float())  # (M, P)
+        nearest = dist.topk(min(k, dist.shape[1]), largest=False).indices  # (M, k)
+        return self.xy[nearest].mean(1)
+
+    def latent_at(self, point: torch.Tensor, k: int = 8) -> torch.Tensor:
+        """The latent (D,) under a map position (2,): inverse-distance weighting of the
+        latent means of its k nearest stored points, so a click on a point decodes that
+        point's digit and a click between clusters blends its neighbours."""
+        dist = torch.cdist(point.float()[None], self.xy.float())[0]  # (P,)
+        near = dist.topk(min(k, dist.shape[0]), largest=False)
+        weights = 1.0 / near.values.clamp_min(1e-6) ** 2  # (k,)
+        return (weights[:, None] * self.mu[near.indices].float()).sum(0) / weights.sum()
+
+
+def latent_map(model: VAE, fallback: MnistSplit | None = None) -> LatentMap:
+    """The model's stored t-SNE map; without one, PCA of the `fallback` digits' latents."""
+    if model.has_latent_map:
+        return LatentMap(
+            model.latent_map_mu.cpu(), model.latent_map_xy.cpu(),
+            model.latent_map_labels.cpu(), "t-SNE",
+        )  # fmt: skip
+    if fallback is None:
         raise ValueError("this model has no stored latent map")
-    dist = torch.cdist(mu.float(), model.latent_map_mu.float())  # (M, P)
-    nearest = dist.topk(min(k, dist.shape[1]), largest=False).indices  # (M, k)
-    return model.latent_map_xy[nearest].mean(1)
+    mu = embed_split(model, fallback.images).cpu()
+    return LatentMap(mu, pca_2d(mu), fallback.labels.cpu(), "PCA")
+
+
+def principal_directions(mu: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k main directions (k, D) of latent means (N, D) and their standard deviations
+    (k,): the axes along which the digits vary most."""
+    centred = mu.double() - mu.double().mean(0)
+    variances, vectors = torch.linalg.eigh(centred.T @ centred / max(len(mu) - 1, 1))
+    order = variances.argsort(descending=True)[:k]
+    return vectors[:, order].T.float(), variances[order].clamp_min(0).sqrt().float()

@@ -1,20 +1,20 @@
-"""Pictures written to disk: image grids (torchvision) and figures (matplotlib, Agg only).
+"""Pictures: image grids (torchvision), the latent map (drawn with PIL, fast enough for a
+web request) and loss curves (matplotlib, Agg only).
 
 Every file is written atomically; nothing here ever opens a window.
 """
 
 from __future__ import annotations
 
-import io
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from torchvision.utils import make_grid, save_image
 
 from .atomic import atomic_path
-
-DIGIT_COLOURS = "tab10"
 
 
 def image_grid(images: torch.Tensor, nrow: int, padding: int = 2) -> torch.Tensor:
@@ -43,10 +43,120 @@ def comparison_rows(inputs: torch.Tensor, outputs: torch.Tensor, per_row: int) -
     return pairs.reshape(-1, *inputs.shape[1:])
 
 
+def grid_picture(images: torch.Tensor, nrow: int, scale: int = 1) -> Image.Image:
+    """(N, 1, 28, 28) in [0, 1] -> a grey PIL grid, upscaled `scale` times (nearest: crisp
+    pixels)."""
+    grid = image_grid(images, nrow)[0]  # (H, W)
+    array = (grid.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    picture = Image.fromarray(array, mode="L")
+    if scale == 1:
+        return picture
+    return picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
+
+
+# --- the latent map -----------------------------------------------------------------------
+
+# matplotlib's tab10, one colour per digit
+DIGIT_RGB = [
+    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+    (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MapFrame:
+    """Where a map's data coordinates land in its picture: the plotting box in pixels and
+    the data range it shows (y grows upwards in the data, downwards in the picture)."""
+
+    left: float
+    top: float
+    side: float
+    x_min: float
+    y_min: float
+    span: float
+
+    def to_pixel(self, x: float, y: float) -> tuple[float, float]:
+        return (
+            self.left + (x - self.x_min) / self.span * self.side,
+            self.top + (1 - (y - self.y_min) / self.span) * self.side,
+        )
+
+    def to_data(self, px: float, py: float) -> tuple[float, float]:
+        return (
+            self.x_min + (px - self.left) / self.side * self.span,
+            self.y_min + (1 - (py - self.top) / self.side) * self.span,
+        )
+
+    def contains(self, px: float, py: float) -> bool:
+        return self.left <= px <= self.left + self.side and self.top <= py <= self.top + self.side
+
+
+def latent_map_picture(
+    xy: torch.Tensor, labels: torch.Tensor, side: int = 400, title: str | None = None
+) -> tuple[Image.Image, MapFrame]:
+    """Points (P, 2) coloured by digit (P,) in a square box `side` pixels wide, a legend on
+    the right; drawn with PIL (fast enough to redraw per request). Returns the picture and
+    the frame that maps data coordinates to its pixels and back."""
+    pad, legend, head = side // 40 + 2, side // 6, (side // 14 if title else 0)
+    picture = Image.new("RGB", (side + 2 * pad + legend, side + 2 * pad + head), "white")
+    draw = ImageDraw.Draw(picture)
+    xy = xy.detach().float().cpu()
+    low, high = xy.min(0).values, xy.max(0).values
+    span = float((high - low).max().clamp_min(1e-6)) * 1.04
+    centre = (low + high) / 2
+    frame = MapFrame(
+        pad, pad + head, side, float(centre[0]) - span / 2, float(centre[1]) - span / 2, span
+    )
+    radius = max(1.5, side / 250)
+    for (x, y), label in zip(xy.tolist(), labels.tolist(), strict=True):
+        if 0 <= label < len(DIGIT_RGB):
+            px, py = frame.to_pixel(x, y)
+            draw.ellipse((px - radius, py - radius, px + radius, py + radius), DIGIT_RGB[label])
+    font = ImageFont.load_default(size=max(10, side // 28))
+    if title:
+        draw.text((pad, pad // 2), title, fill="black", font=font)
+    step = side / 12
+    for digit, colour in enumerate(DIGIT_RGB):
+        cx, cy = side + 2 * pad + legend * 0.25, pad + head + step * (digit + 1)
+        draw.ellipse((cx - 4, cy - 4, cx + 4, cy + 4), colour)
+        draw.text((cx + 10, cy), str(digit), fill="black", font=font, anchor="lm")
+    return picture, frame
+
+
+def mark(picture: Image.Image, at: tuple[float, float], label: str | None = None) -> Image.Image:
+    """A copy of `picture` with a star at pixel `at` (and a label beside it)."""
+    marked = picture.copy()
+    draw = ImageDraw.Draw(marked)
+    x, y = at
+    size = max(8.0, picture.height / 40)
+    star = [
+        (x + (size if i % 2 == 0 else size / 2.4) * math.sin(i * math.pi / 5),
+         y - (size if i % 2 == 0 else size / 2.4) * math.cos(i * math.pi / 5))
+        for i in range(10)
+    ]  # fmt: skip
+    draw.polygon(star, fill="black", outline="white", width=2)
+    if label:
+        font = ImageFont.load_default(size=max(10, picture.height // 30))
+        box = draw.textbbox((x + size + 4, y - size), label, font=font)
+        draw.rectangle((box[0] - 3, box[1] - 2, box[2] + 3, box[3] + 2), fill="white")
+        draw.text((x + size + 4, y - size), label, fill="black", font=font)
+    return marked
+
+
+def save_latent_scatter(
+    xy: torch.Tensor, labels: torch.Tensor, path: str | Path, title: str
+) -> Path:
+    """The latent map (`latent_map_picture`) as a PNG file."""
+    picture, _ = latent_map_picture(xy, labels, side=640, title=title)
+    with atomic_path(path) as tmp:
+        picture.save(tmp, format="png")
+    return Path(path)
+
+
 def _pyplot():
     import matplotlib
 
-    matplotlib.use("Agg", force=False)  # files and pictures only, never a window
+    matplotlib.use("Agg", force=False)  # files only, never a window
     import matplotlib.pyplot as plt
 
     return plt
@@ -57,64 +167,6 @@ def _save_figure(fig, path: str | Path) -> Path:
         fig.savefig(tmp, format="png", bbox_inches="tight")
     _pyplot().close(fig)
     return Path(path)
-
-
-def figure_to_picture(fig, dpi: int = 100) -> Image.Image:
-    """Render a matplotlib figure to an RGB PIL image and close it."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", bbox_inches="tight", dpi=dpi)
-    _pyplot().close(fig)
-    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
-
-
-def latent_map_figure(
-    xy: torch.Tensor,
-    labels: torch.Tensor,
-    *,
-    title: str | None = None,
-    xlabel: str | None = None,
-    highlight: torch.Tensor | None = None,
-    highlight_label: str = "your digit",
-    figsize: tuple[float, float] = (7, 6),
-):
-    """Scatter of 2-D points (P, 2) coloured by digit (P,), with a legend; `highlight` (2,)
-    adds a labelled star at that position."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=figsize, dpi=100)
-    cmap = plt.get_cmap(DIGIT_COLOURS)
-    xy, labels = xy.detach().float().cpu().numpy(), labels.cpu().numpy()
-    for digit in range(10):
-        mask = labels == digit
-        if mask.any():
-            ax.scatter(xy[mask, 0], xy[mask, 1], s=5, color=cmap(digit), label=str(digit))
-    ax.legend(title="digit", markerscale=3, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    if highlight is not None:
-        x, y = float(highlight[0]), float(highlight[1])
-        ax.scatter([x], [y], s=300, marker="*", color="black", edgecolor="white",
-                   linewidth=1.5, zorder=5)  # fmt: skip
-        ax.annotate(
-            highlight_label,
-            (x, y),
-            xytext=(10, 10),
-            textcoords="offset points",
-            fontsize=11,
-            weight="bold",
-            bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8},
-        )
-    if title:
-        ax.set_title(title)
-    if xlabel:
-        ax.set_xlabel(xlabel)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    return fig
-
-
-def save_latent_scatter(
-    xy: torch.Tensor, labels: torch.Tensor, path: str | Path, title: str
-) -> Path:
-    """The latent map (`latent_map_figure`) as a PNG file."""
-    return _save_figure(latent_map_figure(xy, labels, title=title), path)
 
 
 def save_loss_curves(history: list[dict], path: str | Path) -> Path:

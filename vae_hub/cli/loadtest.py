@@ -1,10 +1,12 @@
-"""`vae-hub loadtest`: N concurrent clients against the demo server.
+"""`vae-hub loadtest`: concurrent clients against the demo server.
 
-Starts the demo in this process on a free port (or uses --url), then N threads, each with
-its own gradio_client.Client, send R requests to an endpoint (default /sample, an 8x8 grid)
-and, separately, to /noop, which does nothing: the difference is the cost of our code, the
-rest is Gradio's queue and HTTP. Prints p50 / p99 latency, errors and throughput per
-endpoint. A benchmark, not a test: timings are reported, never asserted.
+Starts the demo in this process on a free port (or uses --url, a server started with
+VAE_HUB_LOADTEST=1), then N threads, each with its own gradio_client.Client, send R requests
+to each endpoint: all with identical arguments (identical pictures, the case that broke
+Gradio's shared cache files), and with distinct arguments (a new seed, digit or position per
+request). /noop, which does nothing, is measured the same way: the difference is the cost
+of our code, the rest is Gradio's queue and HTTP. Prints p50 / p99 latency, errors and
+throughput per endpoint. A benchmark, not a test: timings are reported, never asserted.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import argparse
 import socket
 import statistics
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from gradio_client import Client
@@ -21,11 +24,16 @@ from ..demo.page import build_demo, launch_kwargs, queued
 from ..model import VAE
 from ..pretrained import DEFAULT_MODEL_HELP, default_model
 
-ENDPOINT_ARGS = {
-    "/sample": (8, 0, 1.0),
-    "/digit": ("3", 6, 0, 1.0),
-    "/noop": (),
+# endpoint -> arguments of request i (i = 0 for every request when they are identical)
+ENDPOINTS: dict[str, Callable[[int], tuple]] = {
+    "/sample": lambda i: (8, i, 1.0),
+    "/digit": lambda i: (str(i % 10), 6, i, 0.5),
+    "/interpolate": lambda i: (str(i % 10), i // 10 % 10, None, "7", 0, None, 10, "linear"),
+    "/latent_map": lambda i: (),
+    "/explore": lambda i: (str(i % 10), None, None, (i % 61) / 10 - 3, 0.0, 0.0, 0.0),
+    "/noop": lambda i: (),
 }
+DEFAULT_ENDPOINTS = ["/sample", "/digit", "/interpolate", "/latent_map", "/explore"]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -33,22 +41,21 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def hammer(url: str, api_name: str, clients: int, requests: int) -> dict:
-    """`clients` threads x `requests` calls each; latency in seconds per call."""
-    args = ENDPOINT_ARGS[api_name]
+def hammer(url: str, endpoint: str, clients: int, requests: int, identical: bool = True) -> dict:
+    """`clients` threads x `requests` calls each; latency in seconds per call. Each call
+    downloads the pictures it returns, as a visitor's browser would."""
+    arguments = ENDPOINTS[endpoint]
 
-    def one_client(index: int) -> tuple[list[float], int]:
+    def one_client(index: int) -> tuple[list[float], list[str]]:
         client = Client(url, verbose=False)
-        latencies, errors = [], 0
+        latencies, errors = [], []
         for i in range(requests):
-            call_args = (
-                (args[0], index * requests + i, *args[2:]) if api_name == "/sample" else args
-            )
+            args = arguments(0 if identical else index * requests + i)
             started = time.perf_counter()
             try:
-                client.predict(*call_args, api_name=api_name)
-            except Exception:  # counted, not raised: a load test reports failures
-                errors += 1
+                client.predict(*args, api_name=endpoint)
+            except Exception as e:  # counted, not raised: a load test reports failures
+                errors.append(f"{type(e).__name__}: {e}")
             latencies.append(time.perf_counter() - started)
         return latencies, errors
 
@@ -57,10 +64,15 @@ def hammer(url: str, api_name: str, clients: int, requests: int) -> dict:
         results = list(pool.map(one_client, range(clients)))
     wall = time.perf_counter() - started
     latencies = [t for lat, _ in results for t in lat]
+    errors = [e for _, errs in results for e in errs]
     return {
-        "endpoint": api_name,
+        "endpoint": endpoint,
+        "arguments": "identical"
+        if identical or endpoint in ("/noop", "/latent_map")
+        else "distinct",
         "requests": len(latencies),
-        "errors": sum(e for _, e in results),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
         "p50_ms": 1000 * statistics.median(latencies),
         "p99_ms": 1000 * percentile(latencies, 0.99),
         "throughput_per_s": len(latencies) / wall,
@@ -70,13 +82,20 @@ def hammer(url: str, api_name: str, clients: int, requests: int) -> dict:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", default=None, help="a running demo (default: start one here)")
     parser.add_argument("--model", default=None, help=DEFAULT_MODEL_HELP)
-    parser.add_argument("--clients", type=int, default=8, help="concurrent clients")
-    parser.add_argument("--requests", type=int, default=10, help="requests per client")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients")
+    parser.add_argument("--requests", type=int, default=20, help="requests per client")
     parser.add_argument(
-        "--endpoint",
-        choices=sorted(set(ENDPOINT_ARGS) - {"/noop"}),
-        default="/sample",
-        help="endpoint under load",
+        "--endpoints",
+        nargs="+",
+        choices=[e for e in ENDPOINTS if e != "/noop"],
+        default=DEFAULT_ENDPOINTS,
+        help="endpoints under load",
+    )
+    parser.add_argument(
+        "--arguments",
+        choices=("identical", "distinct", "both"),
+        default="both",
+        help="identical arguments in every request, distinct ones, or both in turn",
     )
 
 
@@ -88,26 +107,30 @@ def execute(args: argparse.Namespace) -> int:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         source = args.model or default_model()
-        demo = queued(build_demo(VAE.from_pretrained(source), source))
-        demo.launch(
-            server_name="127.0.0.1",
-            server_port=port,
-            prevent_thread_lock=True,
-            quiet=True,
-            **launch_kwargs(),
-        )
+        demo = queued(build_demo(VAE.from_pretrained(source), source, loadtest=True))
+        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
+                    quiet=True, **launch_kwargs())  # fmt: skip
         url = demo.local_url
+    modes = {"identical": [True], "distinct": [False], "both": [True, False]}[args.arguments]
+    rows = []
     try:
-        rows = [hammer(url, name, args.clients, args.requests) for name in (args.endpoint, "/noop")]
+        rows.append(hammer(url, "/noop", args.clients, args.requests))
+        for endpoint in args.endpoints:
+            for identical in modes:
+                if not identical and endpoint == "/latent_map":
+                    continue  # it has no arguments
+                rows.append(hammer(url, endpoint, args.clients, args.requests, identical))
     finally:
         if demo is not None:
             demo.close()
+    noop = rows[0]["p50_ms"]
     print(f"{args.clients} concurrent clients x {args.requests} requests each, against {url}\n")
-    print("| endpoint | requests | errors | p50 | p99 | throughput |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| endpoint | arguments | requests | errors | p50 | p50 / noop | p99 | throughput |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(
-            f"| {r['endpoint']} | {r['requests']} | {r['errors']} | {r['p50_ms']:.0f} ms | "
-            f"{r['p99_ms']:.0f} ms | {r['throughput_per_s']:.1f} req/s |"
+            f"| {r['endpoint']} | {r['arguments']} | {r['requests']} | {r['errors']} | "
+            f"{r['p50_ms']:.0f} ms | {r['p50_ms'] / noop:.2f}x | {r['p99_ms']:.0f} ms | "
+            f"{r['throughput_per_s']:.1f} req/s |"
         )
     return 0

@@ -1,90 +1,55 @@
-"""The demo's pictures: upscaled grids, animated GIFs and the latent map as a figure."""
+"""The demo's pictures as files of the picture store: grids sent at a modest size (the page
+upscales them crisply with CSS), larger copies for downloading, GIFs, and the latent map
+with a star where a digit lands."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
-import time
-from pathlib import Path
-
-import numpy as np
 import torch
 from PIL import Image
-from scipy.stats import norm
 
 from .. import generation
-from ..data import load_examples
-from ..latent import embed_split, pca_2d, project_to_map
+from ..latent import LatentMap
 from ..model import VAE
-from ..plots import figure_to_picture, image_grid, latent_map_figure
+from ..plots import grid_picture, latent_map_picture, mark
+from .store import PictureStore
 
-UPSCALE = 8  # 28 px -> 224 px, nearest neighbour: crisp pixels
-
-
-def to_picture(images: torch.Tensor, nrow: int, scale: int = UPSCALE) -> Image.Image:
-    """(N, 1, 28, 28) in [0, 1] -> a grey PIL grid, upscaled by `scale` (nearest)."""
-    grid = image_grid(images, nrow)[0]  # (H, W)
-    array = (grid.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-    picture = Image.fromarray(array, mode="L")
-    return picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
+SHOW_SCALE = 2  # grids as sent to the page: 28 px digits at 56 px; CSS makes them bigger
+DOWNLOAD_SCALE = 4  # grids offered for download
+DIGIT_SCALE = 8  # a single digit, shown large (still a tiny PNG)
+GIF_SCALE = 4
+GIF_FRAME_MS = 80
+MAP_SIDE = 520  # shown at its own size: no upscaling of the dots
 
 
-GIF_DIR = Path(tempfile.gettempdir()) / f"vae-hub-gifs-{os.getpid()}"
-GIF_LIFETIME_S = 600
+def grid_file(
+    store: PictureStore, images: torch.Tensor, nrow: int, scale: int = SHOW_SCALE, keep=False
+) -> str:
+    """(N, 1, 28, 28) in [0, 1] -> the path of a PNG grid, `nrow` digits per row."""
+    return store.png(grid_picture(images, nrow, scale), keep=keep)
 
 
-def save_gif(frames: torch.Tensor, scale: int = 4, duration_ms: int = 80) -> str:
-    """Frames (N, 1, 28, 28) -> an animated GIF that plays forwards then back, in a fresh
-    temporary file (the demo serves only files it wrote itself). Returns its path. GIFs
-    older than GIF_LIFETIME_S are removed first, so a long-running server does not fill
-    the disk (Gradio has served its own copy by then)."""
-    GIF_DIR.mkdir(exist_ok=True)
-    cutoff = time.time() - GIF_LIFETIME_S
-    for old in GIF_DIR.glob("*.gif"):
-        with contextlib.suppress(OSError):
-            if old.stat().st_mtime < cutoff:
-                old.unlink()
-    pictures = [to_picture(f[None], nrow=1, scale=scale) for f in frames]
-    loop = pictures + pictures[-2:0:-1]
-    with tempfile.NamedTemporaryFile(dir=GIF_DIR, suffix=".gif", delete=False) as handle:
-        loop[0].save(
-            handle,
-            format="GIF",
-            save_all=True,
-            append_images=loop[1:],
-            duration=duration_ms,
-            loop=0,
-        )
-    return handle.name
+def gif_file(store: PictureStore, frames: torch.Tensor, keep: bool = False) -> str:
+    """Frames (N, 1, 28, 28) -> the path of a GIF that plays forwards, then back."""
+    pictures = [grid_picture(f[None], nrow=1, scale=GIF_SCALE) for f in frames]
+    return store.gif(pictures + pictures[-2:0:-1], GIF_FRAME_MS, keep=keep)
 
 
-def latent_map_points(model: VAE) -> tuple[torch.Tensor, torch.Tensor, str]:
-    """(xy (P, 2), labels (P,), method) of the map: the stored t-SNE, else PCA of the stored
-    latent means, else PCA of the shipped example digits."""
-    if model.has_latent_map:
-        return model.latent_map_xy.cpu(), model.latent_map_labels.cpu(), "t-SNE (stored)"
-    examples = load_examples()
-    xy = pca_2d(embed_split(model, examples.images).cpu())
-    return xy, examples.labels, "PCA of example digits"
+class MapView:
+    """The latent map drawn once, and copies of it with a star where a latent lands."""
 
+    def __init__(self, points: LatentMap):
+        self.points = points
+        self.picture, self.frame = latent_map_picture(points.xy, points.labels, side=MAP_SIDE)
+        self.picture = self.picture.quantize(colors=64)  # small, fast PNGs
 
-def latent_map_picture(model: VAE, highlight: torch.Tensor | None = None) -> Image.Image:
-    """Scatter of test-set latent means coloured by digit; `highlight` (D,) adds a star
-    where that latent mean lands."""
-    xy, labels, method = latent_map_points(model)
-    point = None
-    if highlight is not None:
-        if model.has_latent_map:
-            point = project_to_map(model, highlight[None])[0]
-        else:  # PCA basis of the examples is not stored: place by nearest example
-            mu = embed_split(model, load_examples().images).cpu()
-            point = xy[torch.cdist(highlight[None], mu).argmin()]
-    fig = latent_map_figure(
-        xy, labels, xlabel=f"latent means of test digits, {method}", highlight=point,
-        figsize=(6.4, 5.6),
-    )  # fmt: skip
-    return figure_to_picture(fig)
+    def with_star(self, z: torch.Tensor, label: str) -> Image.Image:
+        """The map with a star where latent `z` (D,) lands."""
+        x, y = self.points.place(z[None])[0].tolist()
+        return mark(self.picture, self.frame.to_pixel(x, y), label)
+
+    def latent_under(self, px: float, py: float) -> torch.Tensor:
+        """The latent under pixel (px, py) of the map picture."""
+        return self.points.latent_at(torch.tensor(self.frame.to_data(px, py)))
 
 
 def manifold_picture(model: VAE, n: int = 15) -> Image.Image | None:
@@ -92,7 +57,7 @@ def manifold_picture(model: VAE, n: int = 15) -> Image.Image | None:
     Welling's figure 4). None for other latent sizes."""
     if model.latent_dim != 2:
         return None
-    ticks = torch.tensor(norm.ppf(np.linspace(0.05, 0.95, n)), dtype=torch.float32)
+    ticks = torch.special.ndtri(torch.linspace(0.05, 0.95, n))  # Gaussian quantiles
     ys, xs = torch.meshgrid(ticks.flip(0), ticks, indexing="ij")
     z = torch.stack([xs.flatten(), ys.flatten()], dim=1)  # (n * n, 2)
-    return to_picture(generation.decode_images(model, z), nrow=n, scale=2)
+    return grid_picture(generation.decode_images(model, z), nrow=n, scale=SHOW_SCALE)

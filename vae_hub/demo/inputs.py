@@ -23,15 +23,6 @@ def example_digit(digit: Any, index: Any) -> torch.Tensor:
     return to_float(load_examples().images[d * EXAMPLES_PER_DIGIT + i][None])[0]
 
 
-def upload_to_image(upload: Any) -> Any:
-    """A visitor's upload (a lazily opened PIL image), checked for size before it is decoded."""
-    if upload is None:
-        raise ValueError("no image was uploaded")
-    if isinstance(upload, Image.Image):
-        check_size(*upload.size)
-    return upload
-
-
 def sketch_to_image(sketch: Any) -> Image.Image | np.ndarray | None:
     """The drawing of a Sketchpad value ({"composite": image, ...}), or None if empty."""
     if sketch is None:

@@ -1,42 +1,69 @@
-"""The Gradio page: five tabs, each wired to a function of `vae_hub.demo.tabs`.
+"""The Gradio page: six tabs wired to `Tabs`, alive on arrival and as the controls move.
 
-Every event has a stable `api_name`, so `gradio_client.Client(url).predict(...,
-api_name="/sample")` keeps working across versions of the page. A visitor's mistake (a
-broken upload, a blank drawing, a value out of range) becomes a `gr.Error`: a message in the
-page and an error through the API, never a crashed server.
+Every tab shows a result the moment the page opens: those pictures are computed once, at
+start-up, and served as static files. Moving a control updates its tab without a click
+(`trigger_mode="always_last"`: while one update runs, only the newest value waits, so
+dragging a slider never builds a backlog). Every event has a stable `api_name`, so
+`gradio_client.Client(url).predict(..., api_name="/sample")` keeps working. A visitor's
+mistake (a broken upload, a blank drawing, a value out of range) is a `gr.Error`: a message
+in the page and an error through the API, never a crashed server.
 """
 
 from __future__ import annotations
 
-import functools
+import os
+import re
+from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
 from ..errors import InvalidModelError
 from ..generation import DIGIT_TEMPERATURE
 from ..model import VAE
-from . import tabs
-from .inputs import checked_picture_input, sketch_to_image, upload_to_image
-from .params import MAX_GRID, MAX_SEED, MAX_STEPS, MAX_TEMPERATURE, random_seed
+from ..model_files import looks_like_local_path
+from ..pretrained import display_name
+from .inputs import checked_picture_input, example_digit, sketch_to_image
+from .params import (
+    EXPLORE_DIRECTIONS,
+    EXPLORE_RANGE,
+    MAX_GRID,
+    MAX_SEED,
+    MAX_STEPS,
+    MAX_TEMPERATURE,
+    random_seed,
+)
+from .store import PictureStore
+from .tabs import Tabs
 
 TITLE = "vae-hub: a variational autoencoder on MNIST"
+PAPER_URL = "https://arxiv.org/abs/1312.6114"
+PROJECT_URL_ENV = "VAE_HUB_PROJECT_URL"
+LOADTEST_ENV = "VAE_HUB_LOADTEST"  # "1": also serve /noop, the load test's baseline
+# Pictures are sent small (digits at 2x) and drawn large here: crisp pixels, as wide as
+# their column, never taller than most of the screen.
 CSS = """
-.pixelated img, .pixelated canvas { image-rendering: pixelated; image-rendering: crisp-edges; }
+.pixelated img, .pixelated canvas { image-rendering: pixelated; }
+.pixelated .image-frame { width: 100%; }
+.pixelated img { width: 100% !important; height: auto !important; max-height: 75vh;
+                 object-fit: contain; }
+.latent-map img { max-width: 100%; height: auto; }
 """
 QUEUE_SIZE = 64  # requests waiting beyond this are refused with "queue full", not dropped
 CONCURRENCY = 2  # events running at once (the machine has few cores; more only thrashes)
 MAX_UPLOAD = "5mb"
 CACHE_LIFETIME = (600, 3600)  # every 10 min, Gradio deletes cached files older than 1 hour
 DIGITS = [str(d) for d in range(10)]
+LIVE = {"trigger_mode": "always_last", "show_progress": "minimal"}
+QUIET = {"trigger_mode": "always_last", "show_progress": "hidden", "api_visibility": "private"}
 
 
-def _guard(fn, model: VAE):
-    """Bind `model` and turn user-facing errors into gr.Error. (Not functools.wraps: Gradio
-    reads the signature, which must not show the bound `model`.)"""
+def _guard(fn):
+    """Turn a visitor's mistakes into gr.Error (a message, never a traceback)."""
 
     def wrapper(*args):
         try:
-            return fn(model, *args)
+            return fn(*args)
         except (ValueError, InvalidModelError) as e:
             raise gr.Error(str(e)) from e
 
@@ -45,16 +72,21 @@ def _guard(fn, model: VAE):
     return wrapper
 
 
-def _output(label: str, **kwargs) -> gr.Image:
-    return gr.Image(
-        label=label,
-        type="pil",
-        format="png",
-        interactive=False,
-        buttons=["download", "fullscreen"],
-        elem_classes="pixelated",
+def _picture(label: str, value: Any = None, **kwargs) -> gr.Image:
+    """An output picture: a file of the picture store (PNG unless said otherwise)."""
+    options = {
+        "format": "png",
+        "buttons": ["download", "fullscreen"],
+        "elem_classes": "pixelated",
         **kwargs,
-    )
+    }
+    return gr.Image(value=value, label=label, type="filepath", interactive=False, **options)
+
+
+def _map(label: str, value: Any) -> gr.Image:
+    """The latent map: drawn at the size it is shown (never upscaled, so a click's pixel
+    is the picture's pixel, as Gradio's select event computes it)."""
+    return _picture(label, value, elem_classes="latent-map")
 
 
 def _sketchpad(label: str, **kwargs) -> gr.Sketchpad:
@@ -71,165 +103,290 @@ def _sketchpad(label: str, **kwargs) -> gr.Sketchpad:
     return checked_picture_input(sketchpad)
 
 
-def build_demo(model: VAE, source: str) -> gr.Blocks:
-    """The whole page for one loaded model."""
-    h = functools.partial(_guard, model=model)
+def _seed(**kwargs) -> gr.Number:
+    return gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed", **kwargs)
+
+
+def _temperature(value: float, label: str) -> gr.Slider:
+    return gr.Slider(0, MAX_TEMPERATURE, value=value, step=0.05, label=label)
+
+
+def header(model: VAE, source: str) -> str:
+    """What the visitor is looking at, and where to read more."""
+    config = model.config
+    posterior = f", a {config['flow_steps']}-step flow posterior" if config["flow_steps"] else ""
+    links = []
+    if not looks_like_local_path(source) and not Path(source).is_dir():
+        links.append(f"[model card](https://huggingface.co/{source})")
+    links.append(f"[the VAE paper]({PAPER_URL})")
+    if os.environ.get(PROJECT_URL_ENV):
+        links.append(f"[vae-hub]({os.environ[PROJECT_URL_ENV]})")
+    return (
+        f"# {TITLE}\n"
+        f"A variational autoencoder squeezes each 28x28 handwritten digit into "
+        f"{model.latent_dim} numbers, its *latent code*, and learns to turn any code back "
+        "into a digit. Draw new digits from its prior, ask for a digit, morph one digit into "
+        "another, watch it rebuild your own drawing, and walk through its latent space: every "
+        "picture is decoded by the model, live, as you move a control.\n\n"
+        f"**Model:** `{display_name(source)}` (`{config['arch']}` networks, latent size "
+        f"{config['latent_dim']}{posterior}) · " + " · ".join(links)
+    )
+
+
+def card_text(source: str) -> str | None:
+    """The model card of a local model folder, without its YAML front matter."""
+    card = Path(source) / "README.md"
+    if not card.is_file():
+        return None
+    text = card.read_text(encoding="utf-8")
+    text = re.sub(r"\A---\n.*?\n---\n", "", text, flags=re.S)
+    return re.sub(r"!\[[^\]]*\]\([^)]*\)\n?", "", text)  # its pictures are files beside it
+
+
+def build_demo(
+    model: VAE, source: str, store: PictureStore | None = None, loadtest: bool | None = None
+) -> gr.Blocks:
+    """The whole page for one loaded model. `loadtest` (default: $VAE_HUB_LOADTEST) adds the
+    /noop endpoint the load test compares against; a public page does not need it."""
+    store = store or PictureStore()
+    gr.set_static_paths([store.folder])  # served as they are: written once, never changed
+    tabs = Tabs(model, store)
+    first = _first_pictures(tabs)
     with gr.Blocks(title=TITLE, delete_cache=CACHE_LIFETIME) as demo:
-        gr.Markdown(
-            f"# {TITLE}\n{tabs.model_summary(model, source)} Every picture can be "
-            "downloaded (PNG); the same seed always gives the same digits."
-        )
-        with gr.Tab("Sample"):
-            with gr.Row():
-                with gr.Column(scale=1):
-                    grid = gr.Slider(1, MAX_GRID, value=8, step=1, label="Grid size")
-                    seed = gr.Number(
-                        value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed"
-                    )
-                    temperature = gr.Slider(
-                        0,
-                        MAX_TEMPERATURE,
-                        value=1.0,
-                        step=0.05,
-                        label="Temperature (scale of the latent noise)",
-                    )
-                    with gr.Row():
-                        sample_btn = gr.Button("Sample", variant="primary")
-                        random_btn = gr.Button("Random seed")
-                    seed_used = gr.Markdown()
-                with gr.Column(scale=2):
-                    samples = _output("New digits from the prior")
-            sample_btn.click(
-                h(tabs.sample_tab),
-                [grid, seed, temperature],
-                [samples, seed_used],
-                api_name="sample",
-            )
-
-            def random_sample(model_, grid_size, temp):
-                new_seed = random_seed()
-                return (new_seed, *tabs.sample_tab(model_, grid_size, new_seed, temp))
-
-            random_btn.click(
-                h(random_sample),
-                [grid, temperature],
-                [seed, samples, seed_used],
-                api_name="random_sample",
-            )
-
-        with gr.Tab("Interpolate"):
-            gr.Markdown(
-                "Morph one digit into another through the latent space. Each end is a test "
-                "digit chosen by class and index, unless you draw or upload one."
-            )
-            with gr.Row():
-                ends = []
-                for name, default in (("A", "2"), ("B", "7")):
-                    with gr.Column():
-                        digit = gr.Dropdown(DIGITS, value=default, label=f"{name}: digit")
-                        index = gr.Slider(0, 9, value=0, step=1, label=f"{name}: test example")
-                        sketch = _sketchpad(f"{name}: or draw / upload", sources=("upload",))
-                        ends += [digit, index, sketch]
-            with gr.Row():
-                steps = gr.Slider(2, MAX_STEPS, value=10, step=1, label="Frames")
-                method = gr.Radio(
-                    ["linear", "slerp"], value="linear", label="Path (slerp: spherical)"
-                )
-                interp_btn = gr.Button("Interpolate", variant="primary")
-            strip = _output("Frames (both ends included)")
-            gif = gr.Image(
-                label="Animation (GIF)",
-                type="filepath",
-                interactive=False,
-                buttons=["download"],
-                elem_classes="pixelated",
-            )
-            interp_btn.click(
-                h(tabs.interpolate_tab),
-                [*ends, steps, method],
-                [strip, gif],
-                api_name="interpolate",
-            )
-
-        with gr.Tab("Digit"):
-            with gr.Row():
-                with gr.Column(scale=1):
-                    which = gr.Radio(DIGITS, value="3", label="Digit")
-                    digit_grid = gr.Slider(1, MAX_GRID, value=6, step=1, label="Grid size")
-                    digit_seed = gr.Number(
-                        value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed"
-                    )
-                    digit_temp = gr.Slider(
-                        0,
-                        MAX_TEMPERATURE,
-                        value=DIGIT_TEMPERATURE,
-                        step=0.05,
-                        label="Temperature (lower: more typical digits; 1: the full spread)",
-                    )
-                    digit_btn = gr.Button("Generate", variant="primary")
-                with gr.Column(scale=2):
-                    digit_out = _output("From that digit's Gaussian, stored in the model")
-            digit_btn.click(
-                h(tabs.digit_tab),
-                [which, digit_grid, digit_seed, digit_temp],
-                digit_out,
-                api_name="digit",
-            )
-
-        with gr.Tab("Reconstruct"):
-            with gr.Row():
-                with gr.Column():
-                    with gr.Tab("Upload"):
-                        upload = checked_picture_input(
-                            gr.Image(
-                                label="A picture of a digit",
-                                type="pil",
-                                image_mode=None,
-                                sources=["upload", "clipboard"],
-                                format="png",
-                            )
-                        )
-                        upload_btn = gr.Button("Reconstruct upload", variant="primary")
-                    with gr.Tab("Draw"):
-                        drawing = _sketchpad("Draw a digit")
-                        draw_btn = gr.Button("Reconstruct drawing", variant="primary")
-                with gr.Column():
-                    with gr.Row():
-                        seen = _output("What the model saw (28x28)")
-                        rebuilt = _output("Reconstruction")
-                    landed = _output("Where it lands on the latent map")
-
-            def from_drawing(model_, sketch):
-                image = sketch_to_image(sketch)
-                if image is None:
-                    raise ValueError("the drawing is empty: draw a digit first")
-                return tabs.reconstruct_tab(model_, image)
-
-            upload_btn.click(
-                h(lambda model_, image: tabs.reconstruct_tab(model_, upload_to_image(image))),
-                upload,
-                [seen, rebuilt, landed],
-                api_name="reconstruct",
-            )
-            draw_btn.click(
-                h(from_drawing), drawing, [seen, rebuilt, landed], api_name="reconstruct_drawing"
-            )
-
-        with gr.Tab("Latent map"):
-            map_btn = gr.Button("Draw the latent map", variant="primary")
-            with gr.Row():
-                map_out = _output("Test digits in latent space")
-                manifold = _output(
-                    "Decoded grid of the 2-D latent space", visible=model.latent_dim == 2
-                )
-            map_btn.click(h(tabs.latent_map_tab), None, [map_out, manifold], api_name="latent_map")
-
-        gr.api(noop, api_name="noop")
+        gr.Markdown(header(model, source))
+        card = card_text(source)
+        if card:
+            with gr.Accordion("Model card", open=False):
+                gr.Markdown(card)
+        _sample_tab(tabs, first)
+        _digit_tab(tabs, first)
+        _interpolate_tab(tabs, first)
+        _reconstruct_tab(tabs, first)
+        _latent_map_tab(tabs)
+        _explore_tab(tabs, first)
+        if os.environ.get(LOADTEST_ENV) == "1" if loadtest is None else loadtest:
+            gr.api(noop, api_name="noop")
     return demo
 
 
+def _first_pictures(tabs: Tabs) -> dict[str, Any]:
+    """What every visitor sees on arrival, computed once (the controls' default values)."""
+    with tabs.store.keeping():
+        sample, seed_text = tabs.sample(8, 0, 1.0)
+        strip, gif = tabs.interpolate("2", 0, None, "7", 0, None, 10, "linear")
+        seen, rebuilt, landed = tabs.reconstruct(example_digit(3, 1), "this test digit")
+        return {
+            "sample": sample,
+            "seed_text": seed_text,
+            "sample_download": tabs.sample_download(8, 0, 1.0),
+            "digit": tabs.digit("3", 6, 0, DIGIT_TEMPERATURE),
+            "digit_download": tabs.digit_download("3", 6, 0, DIGIT_TEMPERATURE),
+            "strip": strip,
+            "gif": gif,
+            "seen": seen,
+            "rebuilt": rebuilt,
+            "landed": landed,
+            "explore": tabs.explore("3", None, None, *[0.0] * EXPLORE_DIRECTIONS),
+            "explore_map": tabs.explore_map("3", None, None, *[0.0] * EXPLORE_DIRECTIONS),
+        }
+
+
+def _sample_tab(tabs: Tabs, first: dict) -> None:
+    with gr.Tab("Sample"):
+        with gr.Row():
+            with gr.Column(scale=1, min_width=280):
+                grid = gr.Slider(1, MAX_GRID, value=8, step=1, label="Grid size")
+                seed = _seed()
+                temperature = _temperature(1.0, "Temperature (scale of the latent noise)")
+                random_btn = gr.Button("Random seed", variant="primary")
+                seed_used = gr.Markdown(first["seed_text"])
+                download = gr.DownloadButton("Download PNG (4x)", value=first["sample_download"])
+            with gr.Column(scale=2, min_width=280):
+                samples = _picture("New digits from the prior", first["sample"])
+        controls = [grid, seed, temperature]
+        gr.on(
+            [grid.input, seed.input, temperature.input],
+            _guard(tabs.sample),
+            controls,
+            [samples, seed_used],
+            api_name="sample",
+            **LIVE,
+        ).then(_guard(tabs.sample_download), controls, download, **QUIET)
+
+        def random_sample(grid_size, temp):
+            new_seed = random_seed()
+            return (new_seed, *tabs.sample(grid_size, new_seed, temp))
+
+        random_btn.click(
+            _guard(random_sample),
+            [grid, temperature],
+            [seed, samples, seed_used],
+            api_name="random_sample",
+            **LIVE,
+        ).then(_guard(tabs.sample_download), controls, download, **QUIET)
+
+
+def _digit_tab(tabs: Tabs, first: dict) -> None:
+    with gr.Tab("Digit"):
+        with gr.Row():
+            with gr.Column(scale=1, min_width=280):
+                which = gr.Radio(DIGITS, value="3", label="Digit")
+                grid = gr.Slider(1, MAX_GRID, value=6, step=1, label="Grid size")
+                seed = _seed()
+                temperature = _temperature(
+                    DIGIT_TEMPERATURE, "Temperature (lower: more typical digits)"
+                )
+                download = gr.DownloadButton("Download PNG (4x)", value=first["digit_download"])
+            with gr.Column(scale=2, min_width=280):
+                digits = _picture("From that digit's region of latent space", first["digit"])
+        controls = [which, grid, seed, temperature]
+        gr.on(
+            [which.input, grid.input, seed.input, temperature.input],
+            _guard(tabs.digit),
+            controls,
+            digits,
+            api_name="digit",
+            **LIVE,
+        ).then(_guard(tabs.digit_download), controls, download, **QUIET)
+
+
+def _interpolate_tab(tabs: Tabs, first: dict) -> None:
+    with gr.Tab("Interpolate"):
+        gr.Markdown(
+            "Morph one digit into another through the latent space. Each end is a test "
+            "digit chosen by class and index, unless you draw or upload one."
+        )
+        with gr.Row():
+            ends = []
+            for name, default in (("A", "2"), ("B", "7")):
+                with gr.Column(min_width=280):
+                    digit = gr.Dropdown(DIGITS, value=default, label=f"{name}: digit")
+                    index = gr.Slider(0, 9, value=0, step=1, label=f"{name}: test example")
+                    sketch = _sketchpad(f"{name}: or draw / upload", sources=("upload",))
+                    ends += [digit, index, sketch]
+        with gr.Row():
+            steps = gr.Slider(2, MAX_STEPS, value=10, step=1, label="Frames")
+            method = gr.Radio(["linear", "slerp"], value="linear", label="Path (slerp: spherical)")
+        strip = _picture("Frames (both ends included)", first["strip"])
+        gif = _picture("Animation (GIF)", first["gif"], format="gif")
+        triggers = [c.input for c in ends if not isinstance(c, gr.Sketchpad)]
+        triggers += [c.change for c in ends if isinstance(c, gr.Sketchpad)]
+        gr.on(
+            [*triggers, steps.input, method.input],
+            _guard(tabs.interpolate),
+            [*ends, steps, method],
+            [strip, gif],
+            api_name="interpolate",
+            **LIVE,
+        )
+
+
+def _reconstruct_tab(tabs: Tabs, first: dict) -> None:
+    with gr.Tab("Reconstruct"):
+        gr.Markdown(
+            "Upload or draw a digit: the model encodes it into its latent code and decodes it "
+            "back. Shown first: a test digit it never saw in training."
+        )
+        with gr.Row():
+            with gr.Column(min_width=280):
+                with gr.Tab("Upload"):
+                    upload = checked_picture_input(
+                        gr.Image(
+                            label="A picture of a digit",
+                            type="pil",
+                            image_mode=None,
+                            sources=["upload", "clipboard"],
+                            format="png",
+                        )
+                    )
+                with gr.Tab("Draw"):
+                    drawing = _sketchpad("Draw a digit")
+            with gr.Column(min_width=280):
+                with gr.Row():
+                    seen = _picture("What the model saw (28x28)", first["seen"], min_width=120)
+                    rebuilt = _picture("Reconstruction", first["rebuilt"], min_width=120)
+                landed = _map("Where it lands on the latent map", first["landed"])
+        outputs = [seen, rebuilt, landed]
+        upload.upload(_guard(tabs.reconstruct), upload, outputs, api_name="reconstruct", **LIVE)
+
+        def as_drawn(sketch):
+            """Each stroke updates the result; a cleared canvas leaves it as it is."""
+            return (
+                gr.skip() if sketch_to_image(sketch) is None else tabs.reconstruct_drawing(sketch)
+            )
+
+        drawing.change(_guard(as_drawn), drawing, outputs, **{**LIVE, "api_visibility": "private"})
+        ask = gr.Button("Reconstruct drawing", visible=False)  # the API endpoint's trigger
+        ask.click(
+            _guard(tabs.reconstruct_drawing), drawing, outputs, api_name="reconstruct_drawing"
+        )
+
+
+def _latent_map_tab(tabs: Tabs) -> None:
+    with gr.Tab("Latent map"):
+        gr.Markdown(
+            f"Each dot is a test digit's latent code, laid out in 2-D ({tabs.map_method}) and "
+            "coloured by its true label: digits the model finds alike sit together."
+        )
+        with gr.Row():
+            picture = _map("Test digits in latent space", tabs.map_file)
+            manifold = _picture(
+                "Decoded grid of the 2-D latent space",
+                tabs.manifold_file,
+                visible=tabs.manifold_file is not None,
+            )
+        refresh = gr.Button("Latent map", visible=False)  # the API endpoint's trigger
+        refresh.click(tabs.latent_map, None, [picture, manifold], api_name="latent_map")
+
+
+def _explore_tab(tabs: Tabs, first: dict) -> None:
+    with gr.Tab("Explore"):
+        gr.Markdown(
+            "Walk through the latent space. **Click anywhere on the map** to decode the code "
+            "under the click, or start from a digit's centre and move along the directions "
+            "in which the digits vary most."
+        )
+        with gr.Row():
+            with gr.Column(scale=3, min_width=280):
+                where = _map("Latent map: click to move", first["explore_map"])
+            with gr.Column(scale=2, min_width=200):
+                digit_out = _picture("The digit there", first["explore"])
+                start = gr.Radio(DIGITS, value="3", label="Start from the centre of")
+                offsets = [
+                    gr.Slider(-EXPLORE_RANGE, EXPLORE_RANGE, value=0.0, step=0.1,
+                              label=f"Direction {i + 1} (std. deviations)")
+                    for i in range(EXPLORE_DIRECTIONS)
+                ]  # fmt: skip
+        map_x = gr.Number(value=None, visible=False)
+        map_y = gr.Number(value=None, visible=False)
+        inputs = [start, map_x, map_y, *offsets]
+        zeros = [0.0] * EXPLORE_DIRECTIONS
+
+        def from_digit(_digit):
+            return (None, None, *zeros)
+
+        def from_click(event: gr.SelectData):
+            return (*tabs.map_position(*event.index), *zeros)
+
+        # The digit first (one small picture: the endpoint API users call), then the star.
+        moved = gr.on(
+            [o.input for o in offsets],
+            _guard(tabs.explore),
+            inputs,
+            digit_out,
+            api_name="explore",
+            **LIVE,
+        )
+        chosen = start.input(from_digit, start, [map_x, map_y, *offsets], **QUIET)
+        clicked = where.select(from_click, None, [map_x, map_y, *offsets], **QUIET)
+        for event in (chosen, clicked):
+            event = event.then(_guard(tabs.explore), inputs, digit_out, **QUIET)
+            event.then(_guard(tabs.explore_map), inputs, where, **QUIET)
+        moved.then(_guard(tabs.explore_map), inputs, where, **QUIET)
+
+
 def noop() -> str:
-    """Does nothing: the load benchmark's baseline for the server's own overhead."""
+    """Does nothing: the load test's baseline for the server's own overhead."""
     return "ok"
 
 

@@ -10,6 +10,8 @@ MAX_GRID = 16
 MAX_STEPS = 32
 MAX_TEMPERATURE = 2.0
 MAX_SEED = 2**31 - 1
+EXPLORE_DIRECTIONS = 4  # sliders along the main directions of the stored latents
+EXPLORE_RANGE = 3.0  # in standard deviations along each
 
 
 def float_in(name: str, value: Any, low: float, high: float) -> float:

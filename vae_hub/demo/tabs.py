@@ -1,91 +1,171 @@
-"""What each tab of the demo does, as plain functions of (model, inputs) -> pictures.
+"""What each tab of the demo does: methods of `Tabs`, from the controls' values to picture
+files (paths in the picture store, which Gradio serves as they are).
 
 They wrap the pure functions of `vae_hub.generation` with what a web page needs: checked and
-clamped parameters, pictures upscaled with crisp pixels, the latent map, and one readable
-`ValueError` for anything a visitor can get wrong. `page.py` turns those errors into messages
-in the page (and errors through the API).
+clamped parameters, pictures at a modest size, the latent map, and one readable
+`ValueError` for anything a visitor can get wrong (`page.py` shows it in the page).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from .. import generation
+from ..data import load_examples
+from ..latent import latent_map, principal_directions
 from ..model import VAE
-from ..pretrained import display_name
-from .figures import latent_map_picture, manifold_picture, save_gif, to_picture
+from .figures import (
+    DIGIT_SCALE,
+    DOWNLOAD_SCALE,
+    SHOW_SCALE,
+    MapView,
+    gif_file,
+    grid_file,
+    manifold_picture,
+)
 from .inputs import example_digit, sketch_to_image
-from .params import MAX_GRID, MAX_SEED, MAX_STEPS, MAX_TEMPERATURE, float_in, int_in
+from .params import (
+    EXPLORE_DIRECTIONS,
+    EXPLORE_RANGE,
+    MAX_GRID,
+    MAX_SEED,
+    MAX_STEPS,
+    MAX_TEMPERATURE,
+    float_in,
+    int_in,
+)
+from .store import PictureStore
+
+STRIP_SCALE = 4  # interpolation frames: one row, so a little larger
 
 
-def sample_tab(model: VAE, grid_size: Any, seed: Any, temperature: Any):
-    """-> (grid picture, "seed used" text)."""
-    n = int_in("grid size", grid_size, 1, MAX_GRID)
-    s = int_in("seed", seed, 0, MAX_SEED)
-    t = float_in("temperature", temperature, 0.0, MAX_TEMPERATURE)
-    images = generation.sample(model, n * n, seed=s, temperature=t)
-    return to_picture(images, nrow=n), f"Seed used: **{s}** (temperature {t:g})"
+class Tabs:
+    """The tabs of the page for one model. What does not depend on the visitor (the latent
+    map, its main directions) is computed once, here."""
 
+    def __init__(self, model: VAE, store: PictureStore):
+        self.model = model
+        self.store = store
+        points = latent_map(model, fallback=load_examples())
+        self.map = MapView(points)
+        self.map_method = points.method
+        self.directions, self.spreads = principal_directions(points.mu, EXPLORE_DIRECTIONS)
+        self.map_file = store.png(self.map.picture, keep=True)
+        manifold = manifold_picture(model)
+        self.manifold_file = store.png(manifold, keep=True) if manifold is not None else None
 
-def digit_tab(
-    model: VAE,
-    digit: Any,
-    grid_size: Any,
-    seed: Any,
-    temperature: Any = generation.DIGIT_TEMPERATURE,
-):
-    """-> grid picture of one digit from the stored class Gaussian."""
-    d = int_in("digit", digit, 0, 9)
-    n = int_in("grid size", grid_size, 1, MAX_GRID)
-    s = int_in("seed", seed, 0, MAX_SEED)
-    t = float_in("temperature", temperature, 0.0, MAX_TEMPERATURE)
-    return to_picture(generation.generate_digit(model, d, n * n, seed=s, temperature=t), nrow=n)
+    # --- Sample and Digit -------------------------------------------------------------------
 
+    def sample(self, grid_size: Any, seed: Any, temperature: Any, scale: int = SHOW_SCALE):
+        """-> (grid, "seed used" text)."""
+        n = int_in("grid size", grid_size, 1, MAX_GRID)
+        s = int_in("seed", seed, 0, MAX_SEED)
+        t = float_in("temperature", temperature, 0.0, MAX_TEMPERATURE)
+        images = generation.sample(self.model, n * n, seed=s, temperature=t)
+        return grid_file(self.store, images, n, scale), f"Seed used: **{s}** (temperature {t:g})"
 
-def interpolate_tab(
-    model: VAE,
-    a_digit: Any,
-    a_index: Any,
-    a_sketch: Any,
-    b_digit: Any,
-    b_index: Any,
-    b_sketch: Any,
-    steps: Any,
-    method: Any,
-):
-    """-> (strip picture, GIF path). Each end is the drawing/upload when there is one,
-    else the chosen test example."""
-    if method not in generation.METHODS:
-        raise ValueError(f"method must be one of {', '.join(generation.METHODS)}")
-    n = int_in("steps", steps, 2, MAX_STEPS)
-    ends = []
-    for digit, index, sketch in ((a_digit, a_index, a_sketch), (b_digit, b_index, b_sketch)):
+    def sample_download(self, grid_size: Any, seed: Any, temperature: Any) -> str:
+        return self.sample(grid_size, seed, temperature, DOWNLOAD_SCALE)[0]
+
+    def digit(
+        self, digit: Any, grid_size: Any, seed: Any, temperature: Any, scale: int = SHOW_SCALE
+    ) -> str:
+        """-> a grid of one digit, drawn from that digit's region of latent space."""
+        d = int_in("digit", digit, 0, 9)
+        n = int_in("grid size", grid_size, 1, MAX_GRID)
+        s = int_in("seed", seed, 0, MAX_SEED)
+        t = float_in("temperature", temperature, 0.0, MAX_TEMPERATURE)
+        images = generation.generate_digit(self.model, d, n * n, seed=s, temperature=t)
+        return grid_file(self.store, images, n, scale)
+
+    def digit_download(self, digit: Any, grid_size: Any, seed: Any, temperature: Any) -> str:
+        return self.digit(digit, grid_size, seed, temperature, DOWNLOAD_SCALE)
+
+    # --- Interpolate ------------------------------------------------------------------------
+
+    def interpolate(
+        self,
+        a_digit: Any,
+        a_index: Any,
+        a_sketch: Any,
+        b_digit: Any,
+        b_index: Any,
+        b_sketch: Any,
+        steps: Any,
+        method: Any,
+    ) -> tuple[str, str]:
+        """-> (strip of frames, GIF). Each end is the drawing/upload when there is one,
+        else the chosen test example."""
+        if method not in generation.METHODS:
+            raise ValueError(f"method must be one of {', '.join(generation.METHODS)}")
+        n = int_in("steps", steps, 2, MAX_STEPS)
+        ends = []
+        for digit, index, sketch in ((a_digit, a_index, a_sketch), (b_digit, b_index, b_sketch)):
+            drawn = sketch_to_image(sketch)
+            ends.append(drawn if drawn is not None else example_digit(digit, index))
+        frames = generation.interpolate(self.model, ends[0], ends[1], steps=n, method=method)
+        return grid_file(self.store, frames, n, STRIP_SCALE), gif_file(self.store, frames)
+
+    # --- Reconstruct ------------------------------------------------------------------------
+
+    def reconstruct(self, picture: Any, name: str = "your digit") -> tuple[str, str, str]:
+        """-> (the 28x28 input the model saw, its reconstruction, the map with a star)."""
+        if picture is None:
+            raise ValueError("no picture: upload or draw a digit")
+        result = generation.reconstruct(self.model, picture)
+        return (
+            grid_file(self.store, result.input[None], 1, DIGIT_SCALE),
+            grid_file(self.store, result.reconstruction[None], 1, DIGIT_SCALE),
+            self.store.png(self.map.with_star(result.latent_mean, name)),
+        )
+
+    def reconstruct_drawing(self, sketch: Any) -> tuple[str, str, str]:
         drawn = sketch_to_image(sketch)
-        ends.append(drawn if drawn is not None else example_digit(digit, index))
-    frames = generation.interpolate(model, ends[0], ends[1], steps=n, method=method)
-    return to_picture(frames, nrow=n, scale=4), save_gif(frames)
+        if drawn is None:
+            raise ValueError("the drawing is empty: draw a digit first")
+        return self.reconstruct(drawn)
 
+    # --- Latent map and Explore -------------------------------------------------------------
 
-def reconstruct_tab(model: VAE, image: Any):
-    """-> (the 28x28 input the model saw, its reconstruction, the latent map with a star)."""
-    result = generation.reconstruct(model, image)
-    return (
-        to_picture(result.input[None], nrow=1),
-        to_picture(result.reconstruction[None], nrow=1),
-        latent_map_picture(model, highlight=result.latent_mean),
-    )
+    def latent_map(self) -> tuple[str, str | None]:
+        """-> (the latent map, the decoded manifold of a 2-D latent space or None)."""
+        return self.map_file, self.manifold_file
 
+    def explore(self, digit: Any, map_x: Any, map_y: Any, *offsets: Any) -> str:
+        """-> the digit at a point of latent space (`explore_point`)."""
+        z = self.explore_point(digit, map_x, map_y, *offsets)
+        return grid_file(self.store, generation.decode_images(self.model, z[None]), 1,
+                         DIGIT_SCALE)  # fmt: skip
 
-def latent_map_tab(model: VAE):
-    """-> (latent map picture, decoded manifold picture or None)."""
-    return latent_map_picture(model), manifold_picture(model)
+    def explore_map(self, digit: Any, map_x: Any, map_y: Any, *offsets: Any) -> str:
+        """-> the latent map with a star where `explore_point` lands."""
+        z = self.explore_point(digit, map_x, map_y, *offsets)
+        clicked = map_x is not None and map_y is not None
+        label = "you are here" if clicked else f"centre of {digit}"
+        moved = any(float(o or 0) != 0 for o in offsets)
+        return self.store.png(self.map.with_star(z, "here" if moved else label))
 
+    def explore_point(self, digit: Any, map_x: Any, map_y: Any, *offsets: Any) -> torch.Tensor:
+        """The latent (D,) the Explore controls point at: the one under map position
+        (map_x, map_y) when there is one (a click), else the centre of `digit`; each offset
+        moves it along one of the main directions of the stored latents, in standard
+        deviations."""
+        if len(offsets) != len(self.directions):
+            raise ValueError(f"expected {len(self.directions)} direction offsets")
+        if map_x is None or map_y is None:
+            z = generation.digit_centre(self.model, int_in("digit", digit, 0, 9))
+        else:
+            x = float_in("map x", map_x, -1e6, 1e6)
+            y = float_in("map y", map_y, -1e6, 1e6)
+            z = self.map.points.latent_at(torch.tensor([x, y]))
+        steps = torch.tensor(
+            [float_in(f"direction {i + 1}", o, -EXPLORE_RANGE, EXPLORE_RANGE)
+             for i, o in enumerate(offsets)]
+        )  # fmt: skip
+        return z + (steps * self.spreads) @ self.directions  # (D,)
 
-def model_summary(model: VAE, source: str) -> str:
-    config = model.config
-    parts = [
-        f"**Model:** `{display_name(source)}` — arch `{config['arch']}`, "
-        f"latent size {config['latent_dim']}",
-        "class Gaussians stored" if model.has_class_gaussians else "no class Gaussians",
-    ]
-    return ", ".join(parts) + "."
+    def map_position(self, px: Any, py: Any) -> tuple[float, float]:
+        """The map coordinates under pixel (px, py) of the map picture."""
+        return self.map.frame.to_data(float_in("x", px, -1e6, 1e6), float_in("y", py, -1e6, 1e6))
