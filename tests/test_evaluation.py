@@ -51,6 +51,30 @@ def test_active_units_count(trained_model, test_split):
     assert active_units(trained_model, test_split, threshold=1e9) == 0
 
 
+def test_evaluation_profiles_report_what_they_computed(trained_model, test_split):
+    from vae_hub.evaluation.report import PROFILES, EvalProfile, evaluate_model, format_table
+
+    train = load_mnist(DATA_DIR, train=True, download=False)
+    subset = evaluate_model(trained_model, train, test_split, profile="smoke")
+    assert subset["profile"] == "smoke" and subset["iwae_images"] == 100
+    assert subset["iwae_estimate"] == "split ELBO minus subset gap" and subset["iwae_se"] > 0
+    assert subset["probe_train_images"] == min(PROFILES["smoke"].probe_images, len(train))
+    assert subset["fd_samples"] == 500 and subset["digit_samples_per_class"] == 20
+    assert set(subset["seconds_per_metric"]) >= {"negative_elbo", "iwae_nll", "fd"}
+    assert "± " in format_table(subset)
+    whole = EvalProfile(iwae_k=10, iwae_images=None, fd_samples=500, digit_samples=20,
+                        probe_images=1000)  # fmt: skip
+    plain = evaluate_model(trained_model, train, test_split, profile=whole)
+    assert plain["iwae_estimate"] == "whole split" and plain["iwae_images"] == len(test_split)
+    assert plain["iwae_nll"] == pytest.approx(iwae_nll(trained_model, test_split, k=10))
+    # the gap estimate and the plain average agree within a few standard errors
+    assert abs(subset["iwae_nll"] - plain["iwae_nll"]) < 4 * subset["iwae_se"] + 0.5
+    known = evaluate_model(trained_model, train, test_split, profile="smoke",
+                           elbo=negative_elbo(trained_model, test_split))  # fmt: skip
+    assert "negative_elbo" not in known["seconds_per_metric"]
+    assert known["negative_elbo"] == subset["negative_elbo"]
+
+
 def test_judge_scores(trained_model, test_split):
     classifier = load_judge()
     assert accuracy(classifier, test_split) > 0.97  # 99.30% on the full test split
@@ -66,7 +90,11 @@ def test_training_writes_metrics_and_the_card_shows_them(trained_model_dir):
         assert key in metrics
     assert metrics["profile"] == "smoke" and metrics["iwae_k"] == 10
     card = (trained_model_dir / "README.md").read_text()
-    assert "IWAE bound on -log p(x) (k=10, 100 images spread through the split)" in card
+    assert (
+        "IWAE bound on -log p(x) (k=10: the split's ELBO minus the ELBO-IWAE gap on 100 "
+        "images spread through it)" in card
+    )
+    assert f"{metrics['iwae_nll']:.2f} ± {metrics['iwae_se']:.2f}" in card
     assert f"{metrics['negative_elbo']:.2f}" in card
 
 
@@ -102,16 +130,18 @@ def test_bench_runs_end_to_end_on_a_tiny_budget(tmp_path):
     """The benchmark's machinery (its numbers come from the full run in the README)."""
     proc = subprocess.run(
         [sys.executable, "-m", "vae_hub.cli", "bench", "--minutes", "0.03", "--archs", "mlp",
-         "conv+iaf", "--data-dir", str(DATA_DIR), "--output-dir", str(tmp_path), "--iwae-k", "5",
-         "--iwae-images", "20", "--fd-samples", "200", "--digit-samples", "5", "--quiet",
+         "conv+iaf+mixture", "--data-dir", str(DATA_DIR), "--output-dir", str(tmp_path),
+         "--iwae-k", "5", "--iwae-images", "20", "--fd-samples", "200", "--digit-samples", "5", "--quiet",
          "--out", str(tmp_path / "bench.json")],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "| mlp |" in proc.stdout and "| conv+iaf |" in proc.stdout and "Machine:" in proc.stdout
+    assert "| mlp |" in proc.stdout and "| conv+iaf+mixture |" in proc.stdout
+    assert "Machine:" in proc.stdout
     rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
-    assert [(r["name"], r["arch"]) for r in rows] == [("mlp", "mlp"), ("conv+iaf", "conv")]
-    assert rows[1]["flow_steps"] == 4
+    names = [(r["name"], r["arch"]) for r in rows]
+    assert names == [("mlp", "mlp"), ("conv+iaf+mixture", "conv")]
+    assert rows[1]["flow_steps"] == 4 and rows[1]["prior"] == "class-mixture"
     assert all(r["images_per_second"] > 0 and r["parameters"] > 0 for r in rows)
 
 

@@ -37,11 +37,6 @@ def describe(steps: int) -> str:
     )
 
 
-def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
-    """log N(z; 0, I) summed over the last dimension: (..., D) -> (...)."""
-    return -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
-
-
 def made_masks(latent_dim: int, hidden_dim: int) -> tuple[torch.Tensor, ...]:
     """Connectivity masks of a two-hidden-layer MADE over `latent_dim` ordered inputs.
 

@@ -20,10 +20,17 @@ from .pictures import to_model_input
 
 MAX_IMAGES = 4096
 METHODS = ("linear", "slerp")
-# Digits are drawn nearer their class centre than the fitted Gaussian's full spread: the
-# digits' latent clouds overlap, and at full spread more samples decode to a neighbouring
-# digit (the README's evaluation measures both).
+# The default temperature of `generate_digit`. Gaussians fitted after training to each digit's
+# latents overlap: at their full spread more samples decode to a neighbouring digit, so
+# they are drawn nearer their centre. A class-mixture prior was trained to keep the digits
+# apart, and T=1 is the distribution it learned. The README's evaluation measures both.
 DIGIT_TEMPERATURE = 0.5
+MIXTURE_DIGIT_TEMPERATURE = 1.0
+
+
+def digit_temperature(model: VAE) -> float:
+    """`generate_digit`'s default temperature for this model."""
+    return DIGIT_TEMPERATURE if model.prior is None else MIXTURE_DIGIT_TEMPERATURE
 
 
 def _check_count(name: str, n: int, low: int = 1) -> int:
@@ -38,8 +45,8 @@ def _check_digit(name: str, digit: int) -> int:
     return digit
 
 
-def _require_class_gaussians(model: VAE) -> None:
-    if not model.has_class_gaussians:
+def _require_digits(model: VAE) -> None:
+    if not model.can_draw_digits:
         raise ValueError(
             "this model has no class Gaussians (they are fitted at the end of train.py); "
             "use a finished model such as the bundled one"
@@ -52,9 +59,17 @@ def _check_temperature(temperature: float) -> float:
     return float(temperature)
 
 
-def _noise(n: int, dim: int, seed: int) -> torch.Tensor:
+def _noise(n: int, dim: int, seed: int) -> tuple[torch.Tensor, torch.Generator]:
+    """Standard-normal noise (n, D) on the CPU, and the generator it came from (which then
+    draws anything else the same request needs, e.g. the digits of a mixture's samples)."""
     generator = torch.Generator().manual_seed(int(seed))
-    return torch.randn(n, dim, generator=generator)  # (n, D) on the CPU
+    return torch.randn(n, dim, generator=generator), generator
+
+
+@torch.no_grad()
+def _from_prior(model: VAE, labels: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """z ~ p(z|y) of a class-mixture prior, for digits (n,) and scaled noise (n, D)."""
+    return model.prior.sample(labels.to(model.device), eps.to(model.device)).float().cpu()
 
 
 def decode_images(model: VAE, z: torch.Tensor) -> torch.Tensor:
@@ -64,25 +79,36 @@ def decode_images(model: VAE, z: torch.Tensor) -> torch.Tensor:
 
 
 def sample(model: VAE, n: int, seed: int, temperature: float = 1.0) -> torch.Tensor:
-    """`n` new digits from the prior: z ~ N(0, temperature^2 I) -> (n, 1, 28, 28)."""
+    """`n` new digits from the prior -> (n, 1, 28, 28). Standard prior: z ~ N(0, T^2 I);
+    class-mixture prior: a digit y ~ pi, then z ~ p(z|y) with its spread scaled by T."""
     _check_count("n", n)
-    z = _noise(n, model.latent_dim, seed) * _check_temperature(temperature)
-    return decode_images(model, z)
+    eps, generator = _noise(n, model.latent_dim, seed)
+    eps = eps * _check_temperature(temperature)  # (n, D)
+    if model.prior is None:
+        return decode_images(model, eps)
+    weights = model.prior.log_weights.detach().float().exp().cpu()
+    labels = torch.multinomial(weights, n, replacement=True, generator=generator)  # (n,)
+    return decode_images(model, _from_prior(model, labels, eps))
 
 
 def generate_digit(
-    model: VAE, digit: int, n: int, seed: int, temperature: float = DIGIT_TEMPERATURE
+    model: VAE, digit: int, n: int, seed: int, temperature: float | None = None
 ) -> torch.Tensor:
-    """`n` samples of one digit from the class Gaussian stored in the model -> (n, 1, 28, 28).
+    """`n` samples of one digit -> (n, 1, 28, 28), from the model alone (no dataset).
 
-    Needs no dataset: the per-digit Gaussians were fitted to the training set's latent means
-    at the end of training and saved in model.safetensors. `temperature` scales the
-    Gaussian's spread; 1.0 gives more variety and more digits that look like another one.
+    With a class-mixture prior they are drawn from that digit's own prior p(z|y); with the
+    standard prior, from a Gaussian fitted to the digit's training latents after training.
+    `temperature` scales the spread (default: `digit_temperature(model)`); lower gives more
+    typical digits, higher more variety.
     """
     _check_digit("digit", digit)
     _check_count("n", n)
-    _require_class_gaussians(model)
-    eps = _noise(n, model.latent_dim, seed) * _check_temperature(temperature)  # (n, D)
+    _require_digits(model)
+    temperature = digit_temperature(model) if temperature is None else temperature
+    eps, _ = _noise(n, model.latent_dim, seed)
+    eps = eps * _check_temperature(temperature)  # (n, D)
+    if model.prior is not None:
+        return decode_images(model, _from_prior(model, torch.full((n,), digit), eps))
     tril = model.class_scale_tril[digit].float().cpu()  # (D, D)
     z = model.class_means[digit].float().cpu() + eps @ tril.T  # (n, D)
     return decode_images(model, z)
@@ -146,8 +172,8 @@ def reconstruct(model: VAE, image: Any) -> Reconstruction:
 def digit_transit(
     model: VAE, start: int, end: int, steps: int = 10, method: str = "linear"
 ) -> torch.Tensor:
-    """Frames from digit `start` to digit `end`, decoded between the two class Gaussians'
-    means (stored in the model, so no dataset is needed), both ends included ->
+    """Frames from digit `start` to digit `end`, decoded between the two digits' centres
+    (`digit_centre`: stored in the model, so no dataset is needed), both ends included ->
     (steps, 1, 28, 28)."""
     _check_digit("start", start)
     _check_digit("end", end)
@@ -156,7 +182,9 @@ def digit_transit(
 
 
 def digit_centre(model: VAE, digit: int) -> torch.Tensor:
-    """The latent (D,) at the centre of one digit's region: its class Gaussian's mean."""
+    """The latent (D,) at the centre of one digit's region: the mean of its prior component,
+    or of its fitted Gaussian."""
     _check_digit("digit", digit)
-    _require_class_gaussians(model)
-    return model.class_means[digit].float().cpu()
+    _require_digits(model)
+    means = model.class_means if model.prior is None else model.prior.means
+    return means[digit].detach().float().cpu()

@@ -18,7 +18,7 @@ import torch
 from huggingface_hub import ModelCard, PyTorchModelHubMixin
 from safetensors.torch import save_model
 
-from . import architectures, flow, model_files
+from . import architectures, flow, model_files, priors
 from .atomic import usual_file_mode
 from .errors import InvalidModelError
 from .model_config import NUM_CLASSES, validate_config
@@ -48,6 +48,7 @@ class VAEHubMixin(PyTorchModelHubMixin):
         num_parameters = sum(p.numel() for p in self.parameters())
         stored = [
             "per-digit latent Gaussians" if self.has_class_gaussians else None,
+            "the prior's per-digit components" if self.prior is not None else None,
             f"a {self.latent_map_labels.shape[0]}-point latent map"
             if self.has_latent_map
             else None,
@@ -61,6 +62,7 @@ class VAEHubMixin(PyTorchModelHubMixin):
                 config["arch"], config["latent_dim"], config["channels"], config["hidden_dim"]
             ),
             "posterior": flow.describe(config["flow_steps"]),
+            "prior_description": priors.describe(config["prior"]),
             "num_parameters": num_parameters,
             "size_mb": num_parameters * 4 / 1e6,
             "likelihood": "Bernoulli on binarized pixels"
@@ -176,6 +178,9 @@ def stored_state_problems(state: dict[str, torch.Tensor]) -> list[str]:
     counts = state.get("class_counts")
     if counts is not None and bool((counts < 0).any()):
         problems.append("class_counts holds negative counts")
+    log_weights = state.get("prior.log_weights")
+    if log_weights is not None and abs(float(torch.logsumexp(log_weights, 0))) > 1e-3:
+        problems.append("prior.log_weights are not the logarithms of class frequencies")
     labels = state.get("latent_map_labels")
     if labels is not None and bool(((labels < -1) | (labels >= NUM_CLASSES)).any()):
         problems.append(f"latent_map_labels holds values outside -1..{NUM_CLASSES - 1}")

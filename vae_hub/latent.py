@@ -68,10 +68,11 @@ def pca_2d(mu: torch.Tensor) -> torch.Tensor:
 
 
 def fit_latent_state(model: VAE, train: MnistSplit, test: MnistSplit, seed: int = 0) -> None:
-    """Fit and store in `model` the class Gaussians (training split) and the latent map
-    (t-SNE of the first `latent_map_points` test digits)."""
-    means, trils, counts = fit_class_gaussians(embed_split(model, train.images), train.labels)
-    model.set_class_gaussians(means, trils, counts)
+    """Fit and store in `model` the class Gaussians (training split; standard prior only)
+    and the latent map (t-SNE of the first `latent_map_points` test digits)."""
+    if model.prior is None:  # a class-mixture prior draws digits itself
+        means, trils, counts = fit_class_gaussians(embed_split(model, train.images), train.labels)
+        model.set_class_gaussians(means, trils, counts)
     points = model.latent_map_labels.shape[0]
     if points:
         subset = test.subset(points)

@@ -18,10 +18,11 @@ from torch import nn
 
 from . import architectures
 from .architectures import IMAGE_SHAPE
-from .flow import IAF, LOG_2PI, standard_normal_log_prob
+from .flow import IAF
 from .hub_mixin import CARD_TEMPLATE, VAEHubMixin
 from .losses import kl_divergence
 from .model_config import NUM_CLASSES, resolve_hidden_dim, validate_config
+from .priors import LOG_2PI, ClassMixturePrior, standard_normal_log_prob
 
 FLOW_HIDDEN_DIM = 320  # MADE width of each flow step (Kingma et al. 2016 used 320 too)
 
@@ -59,11 +60,14 @@ class VAE(
             binarizes the test images too).
         flow_steps: Inverse autoregressive flow steps on top of the encoder's diagonal
             Gaussian (`vae_hub.flow`; "conv" arch only). 0 keeps q(z|x) Gaussian.
+        prior: "standard" (N(0, I)) or "class-mixture" (one learned Gaussian per digit,
+            mixed with the digits' frequencies: `vae_hub.priors`).
 
-    Besides the networks, the state holds one Gaussian per digit in latent space
-    (`class_means`, `class_scale_tril`, `class_counts`, fitted after training so a digit can
-    be generated without the dataset) and a latent map (`latent_map_mu`, `latent_map_xy`,
-    `latent_map_labels`), all saved in model.safetensors.
+    Besides the networks, the state holds how to draw one digit: with the class-mixture
+    prior, its components (`prior.*`); with the standard prior, one Gaussian per digit fitted
+    after training to the latents of the training set (`class_means`, `class_scale_tril`,
+    `class_counts`). It also holds a latent map (`latent_map_mu`, `latent_map_xy`,
+    `latent_map_labels`). All of it is saved in model.safetensors.
     """
 
     def __init__(
@@ -75,6 +79,7 @@ class VAE(
         latent_map_points: int = 2000,
         binarized: bool = False,
         flow_steps: int = 0,
+        prior: str = "standard",
     ):
         super().__init__()
         options = validate_config(
@@ -86,6 +91,7 @@ class VAE(
                 "latent_map_points": latent_map_points,
                 "binarized": binarized,
                 "flow_steps": flow_steps,
+                "prior": prior,
             }
         )
         hidden_dim = options["hidden_dim"] = resolve_hidden_dim(arch, hidden_dim)
@@ -96,10 +102,12 @@ class VAE(
         self.encoder, self.decoder = architectures.build(arch, latent_dim, channels, hidden_dim)
         self.flow = IAF(latent_dim, hidden_dim, flow_steps, FLOW_HIDDEN_DIM) if flow_steps else None
 
-        eye = torch.eye(latent_dim).expand(NUM_CLASSES, latent_dim, latent_dim)
-        self.register_buffer("class_means", torch.zeros(NUM_CLASSES, latent_dim))
-        self.register_buffer("class_scale_tril", eye.clone())
-        self.register_buffer("class_counts", torch.zeros(NUM_CLASSES, dtype=torch.int64))
+        self.prior = ClassMixturePrior(latent_dim, NUM_CLASSES) if prior != "standard" else None
+        if self.prior is None:  # digits come from Gaussians fitted after training
+            eye = torch.eye(latent_dim).expand(NUM_CLASSES, latent_dim, latent_dim)
+            self.register_buffer("class_means", torch.zeros(NUM_CLASSES, latent_dim))
+            self.register_buffer("class_scale_tril", eye.clone())
+            self.register_buffer("class_counts", torch.zeros(NUM_CLASSES, dtype=torch.int64))
         self.register_buffer("latent_map_mu", torch.zeros(latent_map_points, latent_dim))
         self.register_buffer("latent_map_xy", torch.zeros(latent_map_points, 2))
         self.register_buffer(
@@ -159,17 +167,22 @@ class VAE(
         return self.decoder(z.to(device=param.device, dtype=param.dtype))
 
     def forward(
-        self, x: torch.Tensor, generator: torch.Generator | None = None
+        self,
+        x: torch.Tensor,
+        generator: torch.Generator | None = None,
+        labels: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits (N, 1, 28, 28), kl (N,)): the two parts of the negative ELBO
         (`losses.elbo_loss`). Training draws one z ~ q(z|x) from `generator`; eval mode is
-        deterministic and decodes `embed(x)` (the KL term is then taken at that point)."""
+        deterministic and decodes `embed(x)` (the KL term is then taken at that point).
+        With the class-mixture prior, `labels` (N,) make it the ELBO of log p(x, y), the
+        training objective (`vae_hub.priors`); without them, of log p(x)."""
         mu, logvar, h = self._encode(self._as_images(x))
         if self.training:
             eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         else:
             eps = torch.zeros_like(mu)
-        z, _, kl = self._posterior_at(mu, logvar, h, eps[None])  # (1, B, D), _, (1, B)
+        z, _, kl = self._posterior_at(mu, logvar, h, eps[None], labels)  # (1, B, D), _, (1, B)
         return self.decoder(z[0]), kl[0]
 
     def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -178,16 +191,37 @@ class VAE(
         return self.encoder.encode_with_context(x)
 
     def _posterior_at(
-        self, mu: torch.Tensor, logvar: torch.Tensor, h: torch.Tensor | None, eps: torch.Tensor
+        self,
+        mu: torch.Tensor,
+        logvar: torch.Tensor,
+        h: torch.Tensor | None,
+        eps: torch.Tensor,
+        labels: torch.Tensor | None = None,
     ) -> LatentSample:
-        """z, log q(z|x) and the KL term at standard-normal noise eps (S, B, D)."""
+        """z, log q(z|x) and the KL term at standard-normal noise eps (S, B, D). The KL term
+        is in closed form where it has one (a Gaussian posterior against the standard prior,
+        or against the component of a known digit), else the one-sample estimate
+        log q(z|x) - log p(z)."""
         z = mu + torch.exp(0.5 * logvar) * eps  # (S, B, D)
         log_q = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1)  # (S, B)
-        if self.flow is None:
+        if self.flow is None and self.prior is None:
             return LatentSample(z, log_q, kl_divergence(mu, logvar).expand(eps.shape[0], -1))
-        z, log_det = self.flow(z, h)  # (S, B, D), (S, B)
-        log_q = log_q - log_det
-        return LatentSample(z, log_q, log_q - standard_normal_log_prob(z))
+        if self.flow is None and labels is not None:
+            kl = self.prior.joint_kl(mu, logvar, labels)  # (B,)
+            return LatentSample(z, log_q, kl.expand(eps.shape[0], -1))
+        if self.flow is not None:
+            z, log_det = self.flow(z, h)  # (S, B, D), (S, B)
+            log_q = log_q - log_det
+        return LatentSample(z, log_q, log_q - self.log_prior(z, labels))
+
+    def log_prior(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """log p(z) for latents (..., D) -> (...); with `labels` (B,) and the class-mixture
+        prior, log p(z, y) = log pi_y + log p(z|y) for latents (S, B, D)."""
+        if self.prior is None:
+            return standard_normal_log_prob(z)
+        if labels is None:
+            return self.prior.log_prob(z)
+        return self.prior.joint_log_prob(z, labels)
 
     def _as_images(self, x: Any) -> torch.Tensor:
         """Images on the model's device and dtype, after checks that need no host sync."""
@@ -218,7 +252,13 @@ class VAE(
 
     @property
     def has_class_gaussians(self) -> bool:
-        return bool((self.class_counts > 0).all())
+        """Fitted per-digit Gaussians (the standard prior's way to draw one digit)."""
+        return self.prior is None and bool((self.class_counts > 0).all())
+
+    @property
+    def can_draw_digits(self) -> bool:
+        """Whether `generate_digit` works: a class-mixture prior, or fitted Gaussians."""
+        return self.prior is not None or self.has_class_gaussians
 
     @property
     def has_latent_map(self) -> bool:

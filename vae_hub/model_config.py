@@ -14,6 +14,7 @@ from typing import Any
 from .architectures import ARCHITECTURES
 
 NUM_CLASSES = 10  # digits: the class Gaussians, the latent map's labels
+PRIORS = ("standard", "class-mixture")
 DEFAULT_HIDDEN_DIM = {"conv": 256, "genzoo": 256, "mlp": 400}
 
 
@@ -36,6 +37,7 @@ CONFIG_SCHEMA: dict[str, ConfigField] = {
     "latent_map_points": ConfigField((int,), 0, 60_000),
     "binarized": ConfigField((bool,)),
     "flow_steps": ConfigField((int,), 0, 16),
+    "prior": ConfigField((str,), choices=PRIORS),
 }
 
 

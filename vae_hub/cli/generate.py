@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from .. import plots
-from ..generation import DIGIT_TEMPERATURE, digit_transit, generate_digit, sample
+from ..generation import digit_transit, generate_digit, sample
 from ..model import VAE
 from ..pretrained import DEFAULT_MODEL_HELP, default_model
 
@@ -36,8 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--temperature",
         type=float,
         default=None,
-        help=f"scale of the latent noise (default: 1.0 for the random grid, {DIGIT_TEMPERATURE} "
-        "for --digit)",
+        help="scale of the latent noise (default: 1.0 for the random grid, the model's own "
+        "default for --digit)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument(
@@ -60,15 +60,14 @@ def execute(args: argparse.Namespace) -> int:
             args.grid_size,
         )
     ]
-    if model.has_class_gaussians:
+    if model.can_draw_digits:
         start, end = args.transit
         frames = digit_transit(model, start, end, max(2, args.transit_size**2), args.method)
         written.append(plots.save_grid(frames, out / "digit_transit.png", args.transit_size))
     else:
         print("note: this model has no class Gaussians; skipping the digit transit grid")
     if args.digit is not None:
-        t = DIGIT_TEMPERATURE if args.temperature is None else args.temperature
-        digits = generate_digit(model, args.digit, args.grid_size2**2, args.seed, t)
+        digits = generate_digit(model, args.digit, args.grid_size2**2, args.seed, args.temperature)
         written.append(plots.save_grid(digits, out / f"digit_{args.digit}.png", args.grid_size2))
     for path in written:
         print(f"wrote {path}")

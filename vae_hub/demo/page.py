@@ -19,7 +19,7 @@ from typing import Any
 import gradio as gr
 
 from ..errors import InvalidModelError
-from ..generation import DIGIT_TEMPERATURE
+from ..generation import digit_temperature
 from ..model import VAE
 from ..model_files import looks_like_local_path
 from ..pretrained import display_name
@@ -179,8 +179,8 @@ def _first_pictures(tabs: Tabs) -> dict[str, Any]:
             "sample": sample,
             "seed_text": seed_text,
             "sample_download": tabs.sample_download(8, 0, 1.0),
-            "digit": tabs.digit("3", 6, 0, DIGIT_TEMPERATURE),
-            "digit_download": tabs.digit_download("3", 6, 0, DIGIT_TEMPERATURE),
+            "digit": tabs.digit("3", 6, 0, digit_temperature(tabs.model)),
+            "digit_download": tabs.digit_download("3", 6, 0, digit_temperature(tabs.model)),
             "strip": strip,
             "gif": gif,
             "seen": seen,
@@ -234,7 +234,7 @@ def _digit_tab(tabs: Tabs, first: dict) -> None:
                 grid = gr.Slider(1, MAX_GRID, value=6, step=1, label="Grid size")
                 seed = _seed()
                 temperature = _temperature(
-                    DIGIT_TEMPERATURE, "Temperature (lower: more typical digits)"
+                    digit_temperature(tabs.model), "Temperature (lower: more typical digits)"
                 )
                 download = gr.DownloadButton("Download PNG (4x)", value=first["digit_download"])
             with gr.Column(scale=2, min_width=280):

@@ -10,8 +10,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data import MnistSplit, as_batch, to_float
-from ..flow import standard_normal_log_prob
-from ..generation import DIGIT_TEMPERATURE, generate_digit, sample
+from ..generation import generate_digit, sample
 from ..latent import embed_split
 from ..losses import bernoulli_nll
 from ..model import NUM_CLASSES, VAE, inference
@@ -44,8 +43,12 @@ def _batches(x: torch.Tensor, batch_size: int):
         yield x[i : i + batch_size]
 
 
+def _bar(desc: str, total: int, progress: bool, unit: str = "img") -> tqdm:
+    return tqdm(total=total, desc=desc, unit=unit, disable=not progress, leave=False)
+
+
 def negative_elbo(
-    model: VAE, split: MnistSplit, seed: int = 0, batch_size: int = 1000
+    model: VAE, split: MnistSplit, seed: int = 0, batch_size: int = 1000, progress: bool = False
 ) -> ElboTerms:
     """Single-sample negative ELBO of `split`: one z per image, drawn with a fixed seed.
 
@@ -55,14 +58,59 @@ def negative_elbo(
     generator = torch.Generator(device=model.device).manual_seed(seed)
     recon_sum = torch.zeros((), dtype=torch.float64, device=model.device)
     kl_sum = torch.zeros_like(recon_sum)
+    bar = _bar("negative ELBO", len(split), progress)
     with inference(model):
         for x in _batches(evaluation_images(model, split), batch_size):
             x = x.to(model.device)
             z, _, kl = model.sample_posterior(x, 1, generator)  # (1, B, D), _, (1, B)
             recon_sum += bernoulli_nll(model.decode(z[0]), x).sum()
             kl_sum += kl.sum()
+            bar.update(len(x))
+    bar.close()
     n = max(len(split), 1)
     return ElboTerms(recon_sum.item() / n, kl_sum.item() / n)
+
+
+def iwae_terms(
+    model: VAE,
+    split: MnistSplit,
+    k: int = 1000,
+    seed: int = 0,
+    chunk: int = 256,
+    progress: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image of `split`, with k draws z_i ~ q(z|x): the importance-weighted bound on
+    -log p(x) (Burda et al. 2015), -log (1/k) sum_i p(x, z_i) / q(z_i|x), which tightens as
+    k grows; and the average of the k single-sample negative ELBOs, an estimate of the
+    image's negative ELBO. Both (N,), nats.
+
+    Decodes `chunk` latents at a time: small batches stay in the CPU's caches and run faster
+    than thousands at once; the noise does not depend on it."""
+    generator = torch.Generator(device=model.device).manual_seed(seed)
+    images_per_pass = max(1, chunk // k)
+    bounds, elbos = [], []
+    images = evaluation_images(model, split)
+    bar = _bar(f"IWAE k={k}", len(images), progress)
+    with inference(model):
+        for x in _batches(images, images_per_pass):
+            x = x.to(model.device)  # (B, 1, 28, 28)
+            z, log_qz, _ = model.sample_posterior(x, k, generator)  # (k, B, D), (k, B)
+            flat = z.reshape(-1, z.shape[-1])  # (k * B, D), sample-major
+            target = x.repeat(k, 1, 1, 1)  # (k * B, 1, 28, 28)
+            log_px_z = -torch.cat(
+                [
+                    bernoulli_nll(model.decode(flat[i : i + chunk]), target[i : i + chunk])
+                    for i in range(0, flat.shape[0], chunk)
+                ]
+            ).view(k, -1)  # (k, B)
+            log_w = log_px_z + model.log_prior(z) - log_qz  # (k, B)
+            bounds.append(-(torch.logsumexp(log_w, dim=0) - math.log(k)))  # (B,)
+            elbos.append(-log_w.mean(0))  # (B,)
+            bar.update(len(x))
+    bar.close()
+    if not bounds:
+        return torch.zeros(0), torch.zeros(0)
+    return torch.cat(bounds).double().cpu(), torch.cat(elbos).double().cpu()
 
 
 def iwae_nll(
@@ -73,33 +121,9 @@ def iwae_nll(
     chunk: int = 256,
     progress: bool = False,
 ) -> float:
-    """Importance-weighted bound on -log p(x) (Burda et al. 2015), nats per image:
-    -log (1/k) sum_i p(x, z_i) / q(z_i | x) with z_i ~ q(z | x). It tightens as k grows.
-
-    Decodes `chunk` latents at a time: small batches stay in the CPU's caches and run faster
-    than thousands at once; the noise does not depend on it."""
-    generator = torch.Generator(device=model.device).manual_seed(seed)
-    images_per_pass = max(1, chunk // k)
-    total = 0.0
-    images = evaluation_images(model, split)
-    bar = tqdm(total=len(images), desc=f"IWAE k={k}", unit="img", disable=not progress, leave=False)
-    with inference(model):
-        for x in _batches(images, images_per_pass):
-            x = x.to(model.device)  # (B, 1, 28, 28)
-            bar.update(len(x))
-            z, log_qz, _ = model.sample_posterior(x, k, generator)  # (k, B, D), (k, B)
-            flat = z.reshape(-1, z.shape[-1])  # (k * B, D), sample-major
-            target = x.repeat(k, 1, 1, 1)  # (k * B, 1, 28, 28)
-            log_px_z = -torch.cat(
-                [
-                    bernoulli_nll(model.decode(flat[i : i + chunk]), target[i : i + chunk])
-                    for i in range(0, flat.shape[0], chunk)
-                ]
-            ).view(k, -1)  # (k, B)
-            log_w = log_px_z + standard_normal_log_prob(z) - log_qz  # (k, B)
-            total += -(torch.logsumexp(log_w, dim=0) - math.log(k)).sum().item()
-    bar.close()
-    return total / max(len(split), 1)
+    """The IWAE bound on -log p(x) (`iwae_terms`), averaged over `split`: nats per image."""
+    bounds, _ = iwae_terms(model, split, k, seed, chunk, progress)
+    return float(bounds.mean()) if len(bounds) else 0.0
 
 
 def active_units(model: VAE, split: MnistSplit, threshold: float = ACTIVE_UNIT_THRESHOLD) -> int:
@@ -125,12 +149,22 @@ def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def prior_sample_fd(
-    model: VAE, test: MnistSplit, judge: MnistClassifier, n: int = 10_000, seed: int = 0
+    model: VAE,
+    test: MnistSplit,
+    judge: MnistClassifier,
+    n: int = 10_000,
+    seed: int = 0,
+    progress: bool = False,
 ) -> float:
     """Frechet distance between the judge's features of `n` prior samples and of the test
     split's grey-level images (lower is better)."""
-    samples = torch.cat([sample(model, min(2000, n - i), seed + i) for i in range(0, n, 2000)])
-    _, fake = predict(judge, samples)
+    bar = _bar("Frechet distance", n, progress, unit="sample")
+    parts = []
+    for i in range(0, n, 2000):
+        parts.append(sample(model, min(2000, n - i), seed + i))
+        bar.update(len(parts[-1]))
+    bar.close()
+    _, fake = predict(judge, torch.cat(parts))
     _, real = predict(judge, to_float(test.images).cpu())
     return frechet_distance(fake, real)
 
@@ -141,12 +175,13 @@ def digit_accuracy(
     per_digit: int = 1000,
     seed: int = 0,
     temperature: float | None = None,
+    progress: bool = False,
 ) -> float:
     """Share of `generate_digit(model, d, ...)` samples the judge labels d, over 0-9, at
     generate_digit's default temperature unless `temperature` is given."""
-    temperature = DIGIT_TEMPERATURE if temperature is None else temperature
-
     hits = 0
+    shown = "default" if temperature is None else f"{temperature:g}"
+    bar = _bar(f"digit accuracy (T={shown})", NUM_CLASSES, progress, unit="digit")
     for digit in range(NUM_CLASSES):
         images = torch.cat(
             [
@@ -156,13 +191,15 @@ def digit_accuracy(
         )
         labels, _ = predict(judge, images)
         hits += int((labels == digit).sum())
+        bar.update(1)
+    bar.close()
     return hits / (NUM_CLASSES * per_digit)
 
 
 def probe_accuracy(model: VAE, train: MnistSplit, test: MnistSplit) -> float:
-    """Test accuracy of a logistic-regression probe fitted on the training split's latent
-    means: how linearly the latent space separates the digits. (scikit-learn is imported
-    here: it is slow to import and only the probe needs it.)"""
+    """Test accuracy of a logistic-regression probe fitted on `train`'s latent means: how
+    linearly the latent space separates the digits. (scikit-learn is imported here: it is
+    slow to import and only the probe needs it.)"""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler

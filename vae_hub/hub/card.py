@@ -15,7 +15,7 @@ import torch
 from huggingface_hub import EvalResult, ModelCard
 
 from .. import plots
-from ..evaluation.report import METRICS
+from ..evaluation.report import METRICS, metric_label, metric_value
 from ..generation import digit_transit, generate_digit, sample
 from ..model import NUM_CLASSES, VAE
 
@@ -39,7 +39,7 @@ def eval_results(metrics: dict) -> list[EvalResult]:
             dataset_name="MNIST",
             dataset_split="test",
             metric_type=metric_type,
-            metric_name=label.strip(),
+            metric_name=metric_label(key, metrics),
             metric_value=metrics[key],
         )
         for key, (label, metric_type, _) in METRICS.items()
@@ -50,20 +50,26 @@ def eval_results(metrics: dict) -> list[EvalResult]:
 def metric_rows(metrics: dict) -> list[tuple[str, str]]:
     """(label, formatted value) per metric, the IWAE row saying on what it was measured."""
     rows = []
-    for key, (label, _, fmt) in METRICS.items():
+    for key in METRICS:
         if metrics.get(key) is None:
             continue
+        label = metric_label(key, metrics)
         if key == "iwae_nll" and metrics.get("iwae_k"):
             label = f"{label} ({_iwae_setting(metrics)})"
-        rows.append((label, fmt.format(metrics[key])))
+        rows.append((label, metric_value(key, metrics)))
     return rows
 
 
 def _iwae_setting(metrics: dict) -> str:
-    """ "k=1000" for the whole split, "k=1000, 2,000 images spread through the split" for
-    a subset (see MnistSplit.spread)."""
+    """ "k=1000" for the whole split; for a subset (see MnistSplit.spread) how the number
+    was made from it."""
     images, split = metrics.get("iwae_images"), metrics.get("split_size")
     if images and split and images < split:
+        if metrics.get("iwae_estimate") == "split ELBO minus subset gap":
+            return (
+                f"k={metrics['iwae_k']}: the split's ELBO minus the ELBO-IWAE gap on "
+                f"{images:,} images spread through it"
+            )
         return f"k={metrics['iwae_k']}, {images:,} images spread through the split"
     return f"k={metrics['iwae_k']}"
 
@@ -97,7 +103,7 @@ def draw_card_images(model: VAE, folder: Path, history: list[dict] | None) -> di
     drawn = {
         "samples": plots.save_grid(sample(model, 64, seed=0), folder / IMAGE_FILES["samples"], 8)
     }
-    if model.has_class_gaussians:
+    if model.can_draw_digits:
         rows = [generate_digit(model, d, 10, seed=d) for d in range(NUM_CLASSES)]
         drawn["digits"] = plots.save_grid(torch.cat(rows), folder / IMAGE_FILES["digits"], 10)
         drawn["transit"] = plots.save_grid(

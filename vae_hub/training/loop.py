@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from .. import data, plots
 from ..atomic import atomic_write_json
 from ..errors import ConfigError
-from ..evaluation.metrics import negative_elbo
+from ..evaluation.metrics import ElboTerms, negative_elbo
 from ..evaluation.report import METRICS, evaluate_model, format_table
 from ..hub.export import write_model_folder
 from ..latent import fit_latent_state
@@ -84,7 +84,7 @@ def train_one_epoch(
         for idx in data.batch_indices(order, config.batch_size, start=state.batch):
             x = data.as_batch(train.images[idx], config.binarize, generator)  # (B, 1, 28, 28)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=x.is_cuda):
-                logits, kl = step_fn(x, generator)  # bf16 matmuls on CUDA only
+                logits, kl = step_fn(x, generator, train.labels[idx])  # bf16 on CUDA only
             reconstruction, kl = elbo_loss(logits.float(), x, kl.float())
             beta = kl_weight(state.step, per_epoch, config.kl_warmup_epochs)
             for group in optimizer.param_groups:
@@ -164,6 +164,9 @@ def _run(config: TrainConfig) -> TrainResult:
         print(f"Resuming from {saved.folder} (epoch {state.epoch}, step {state.step}).")
     else:
         model = VAE(**config.model_config(latent_map_points=map_points)).to(device)
+        if model.prior is not None:  # the mixture's weights: the digits' frequencies
+            counts = torch.bincount(train.labels, minlength=10).clamp_min(1)
+            model.prior.set_class_frequencies(counts)
         if config.init_from:
             _load_initial_weights(model, config)
         optimizer = make_optimizer(model, config)
@@ -189,6 +192,7 @@ def _run(config: TrainConfig) -> TrainResult:
     )
     fixed = data.to_float(test.images[: IMAGE_GRID_PER_ROW * IMAGE_GRID_ROWS])
     result = TrainResult(run_dir, None, state)
+    last_elbo = None  # the served model's test ELBO, once an epoch has measured it
     with StopFlag() as stop:
         max_seconds = 60 * config.max_minutes if config.max_minutes else None
         limits = Limits(max_steps, max_seconds, stop)
@@ -199,7 +203,7 @@ def _run(config: TrainConfig) -> TrainResult:
                 )
                 if not finished and stop.requested:
                     break
-                _end_epoch(served(), config, state, test, writer, fixed, finished)
+                last_elbo = _end_epoch(served(), config, state, test, writer, fixed, finished)
                 keep = finished and state.epoch % config.checkpoint_every == 0
                 checkpoints.save_checkpoint(
                     run_dir, model, optimizer, state, _rng(generator), keep, ema
@@ -213,14 +217,14 @@ def _run(config: TrainConfig) -> TrainResult:
                 result.interrupted = True
                 print(f"Stopped. Saved {folder}; continue with --resume.")
                 return result
-            result.final_dir = _finish(served(), config, train, test, state, writer)
+            result.final_dir = _finish(served(), config, train, test, state, writer, last_elbo)
             result.test = state.history[-1]["test"] if state.history else {}
         finally:
             writer.close()
     return result
 
 
-def _end_epoch(model, config, state, test, writer, fixed, finished) -> None:
+def _end_epoch(model, config, state, test, writer, fixed, finished) -> ElboTerms:
     """Evaluate, log and draw after an epoch. A partial epoch (ended by --max-steps or
     --max-minutes) is recorded as such and stays open, so --resume completes it."""
     sums = state.partial
@@ -266,11 +270,13 @@ def _end_epoch(model, config, state, test, writer, fixed, finished) -> None:
         state.epoch += 1
         state.batch = 0
         state.partial = {}
+    return test_elbo
 
 
-def _finish(model, config, train, test, state, writer) -> Path:
+def _finish(model, config, train, test, state, writer, test_elbo=None) -> Path:
     """Fit the class Gaussians and latent map, draw the t-SNE plot, evaluate (metrics also
-    go to TensorBoard under eval/), write final/."""
+    go to TensorBoard under eval/; `test_elbo` is the last epoch's, not measured again),
+    write final/."""
     print("Fitting class Gaussians and the latent map ...")
     fit_latent_state(model, train, test, seed=config.seed)
     if model.has_latent_map:
@@ -285,8 +291,9 @@ def _finish(model, config, train, test, state, writer) -> Path:
     if profile != "none":
         print(f"Evaluating ({profile}) ...")
         metrics = evaluate_model(
-            model, train, test, profile=profile, seed=config.seed, progress=config.progress
-        )
+            model, train, test, profile=profile, seed=config.seed, progress=config.progress,
+            elbo=test_elbo,
+        )  # fmt: skip
         print(format_table(metrics))
         for key in METRICS:
             if metrics.get(key) is not None:
@@ -340,7 +347,7 @@ def _check_model_options(
     model: VAE,
     what: str,
     advice: str = (
-        "pass the same --arch/--latent-dim/--channels/--hidden-dim/--flow-steps/--binarize"
+        "pass the same --arch/--latent-dim/--channels/--hidden-dim/--flow-steps/--prior/--binarize"
     ),
 ) -> None:
     """The options that shape the network must match those `model` was built with."""

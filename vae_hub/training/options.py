@@ -26,7 +26,7 @@ from huggingface_hub.utils import validate_repo_id
 from ..architectures import ARCHITECTURES
 from ..data import DEFAULT_DATA_DIR
 from ..errors import ConfigError
-from ..model_config import validate_config
+from ..model_config import PRIORS, validate_config
 from .genzoo import read_genzoo_ini
 
 SAVED_OPTIONS = "train_config.json"
@@ -56,6 +56,12 @@ class TrainConfig:
         0,
         "inverse autoregressive flow steps on top of the Gaussian q(z|x) (Kingma et al. 2016; "
         "conv arch only); 0: a plain Gaussian",
+    )
+    prior: str = _opt(
+        "standard",
+        "the prior p(z): standard (N(0, I)) or class-mixture (one learned Gaussian per digit, "
+        "trained with the labels)",
+        choices=PRIORS,
     )
     weight_decay: float = _opt(0.0, "AdamW's decoupled weight decay (0: plain Adam)", low=0)
     ema_decay: float = _opt(
@@ -146,6 +152,7 @@ class TrainConfig:
             ),
             "binarized": self.binarize,
             "flow_steps": self.flow_steps,
+            "prior": self.prior,
         }
 
     @property
@@ -171,6 +178,7 @@ MODEL_FLAGS = {
     "latent_map_points": "--t-sne-points",
     "binarized": "--binarize",
     "flow_steps": "--flow-steps",
+    "prior": "--prior",
 }
 # Options that describe one invocation rather than the run: a resumed run may change them.
 PER_INVOCATION = frozenset(
