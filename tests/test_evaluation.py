@@ -131,8 +131,8 @@ def test_bench_runs_end_to_end_on_a_tiny_budget(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "vae_hub.cli", "bench", "--minutes", "0.03", "--archs", "mlp",
          "conv+iaf+mixture", "--data-dir", str(DATA_DIR), "--output-dir", str(tmp_path),
-         "--iwae-k", "5", "--iwae-images", "20", "--fd-samples", "200", "--digit-samples", "5", "--quiet",
-         "--out", str(tmp_path / "bench.json")],
+         "--iwae-k", "5", "--iwae-images", "20", "--fd-samples", "200", "--digit-samples", "5",
+         "--quiet", "--out", str(tmp_path / "bench.json")],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
