@@ -1,8 +1,9 @@
 """The vae-hub demo: `python app.py [--model FOLDER_OR_REPO] [--host H] [--port P]`.
 
-Serves five tabs (sample, interpolate, digit, reconstruct, latent map) on
-http://127.0.0.1:7860 by default. Host and port also come from GRADIO_SERVER_NAME /
-GRADIO_SERVER_PORT, so this file runs unchanged as a hosted Space. With no --model it loads
+Serves six tabs (sample, digit, interpolate, reconstruct, latent map, explore) on
+http://127.0.0.1:7860 by default, each showing a result as soon as the page opens. Host and
+port also come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, so this file runs unchanged as a
+hosted Space. With no --model it loads
 the model named by VAE_HUB_MODEL, else the one bundled with the package (works offline).
 """
 

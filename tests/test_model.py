@@ -111,6 +111,7 @@ def test_default_config_and_no_dropout_in_default_arch():
         "latent_map_points": 2000,
         "binarized": False,
         "flow_steps": 0,
+        "prior": "standard",
     }
     assert not any(isinstance(m, torch.nn.Dropout) for m in model.modules())
     assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())

@@ -14,6 +14,7 @@ from .errors import (
 )
 from .generation import (
     Reconstruction,
+    digit_temperature,
     digit_transit,
     generate_digit,
     interpolate,
@@ -33,6 +34,7 @@ __all__ = [
     "InvalidModelError",
     "ModelNotFoundError",
     "Reconstruction",
+    "digit_temperature",
     "digit_transit",
     "generate_digit",
     "interpolate",

@@ -25,9 +25,13 @@ from .model_config import NUM_CLASSES, validate_config
 from .model_files import CONFIG_NAME, WEIGHTS_NAME, TensorSpec
 
 CARD_TEMPLATE = resources.files("vae_hub").joinpath("templates", "MODEL_CARD.md").read_text()
-# Where the project is published, for the card's links; unset, the card links nowhere
-# rather than to a repository that does not exist.
 PROJECT_URL_ENV = "VAE_HUB_PROJECT_URL"
+
+
+def project_url() -> str | None:
+    """Where the project is published ($VAE_HUB_PROJECT_URL), for the card's and the demo's
+    links; unset, they link nowhere rather than to a repository that does not exist."""
+    return os.environ.get(PROJECT_URL_ENV) or None
 
 
 class VAEHubMixin(PyTorchModelHubMixin):
@@ -55,7 +59,7 @@ class VAEHubMixin(PyTorchModelHubMixin):
         ]
         return {
             "title": f"vae-hub MNIST VAE ({config['arch']}, latent {config['latent_dim']})",
-            "project_url": os.environ.get(PROJECT_URL_ENV) or None,
+            "project_url": project_url(),
             "model_id": "path/to/this/folder",
             "config": config,
             "arch_description": architectures.describe(

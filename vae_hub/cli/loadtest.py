@@ -14,9 +14,13 @@ from __future__ import annotations
 import argparse
 import socket
 import statistics
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from gradio_client import Client
 
@@ -79,6 +83,50 @@ def hammer(url: str, endpoint: str, clients: int, requests: int, identical: bool
     }
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def startup_seconds(command: list[str], port: int | None = None, timeout: float = 300) -> float:
+    """Seconds until `command` exits (port None) or serves its page on `port`."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if port is None:
+            proc.wait(timeout=timeout)
+            return time.perf_counter() - started
+        while time.perf_counter() - started < timeout:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as reply:
+                    if reply.status == 200:
+                        return time.perf_counter() - started
+            except OSError:
+                time.sleep(0.05)
+        raise TimeoutError(f"{command} did not serve port {port} in {timeout} s")
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def startup_table(app: Path, model: str | None, repeats: int) -> str:
+    """`python app.py` until its page answers, against `python -c "import torch, gradio"`,
+    alternating, `repeats` times each (medians)."""
+    imports, ready = [], []
+    for _ in range(repeats):
+        imports.append(startup_seconds([sys.executable, "-c", "import torch, gradio"]))
+        port = free_port()
+        command = [sys.executable, str(app), "--port", str(port)]
+        ready.append(startup_seconds(command + (["--model", model] if model else []), port))
+    a, b = statistics.median(imports), statistics.median(ready)
+    return (
+        "| command | median seconds |\n| --- | --- |\n"
+        f'| `python -c "import torch, gradio"` | {a:.2f} |\n'
+        f"| `python app.py` until its page answers | {b:.2f} ({b / a:.2f}x) |"
+    )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", default=None, help="a running demo (default: start one here)")
     parser.add_argument("--model", default=None, help=DEFAULT_MODEL_HELP)
@@ -97,15 +145,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="both",
         help="identical arguments in every request, distinct ones, or both in turn",
     )
+    parser.add_argument(
+        "--startup",
+        type=Path,
+        metavar="APP_PY",
+        default=None,
+        help="instead: time `python APP_PY` until its page answers, against importing "
+        "torch and gradio",
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="with --startup: runs of each")
 
 
 def execute(args: argparse.Namespace) -> int:
+    if args.startup:
+        print(startup_table(args.startup, args.model, args.repeats))
+        return 0
     demo = None
     url = args.url
     if url is None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         source = args.model or default_model()
         demo = queued(build_demo(VAE.from_pretrained(source), source, loadtest=True))
         demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,

@@ -12,8 +12,6 @@ in the page and an error through the API, never a crashed server.
 from __future__ import annotations
 
 import os
-import re
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -21,9 +19,8 @@ import gradio as gr
 from ..errors import InvalidModelError
 from ..generation import digit_temperature
 from ..model import VAE
-from ..model_files import looks_like_local_path
-from ..pretrained import display_name
 from .inputs import checked_picture_input, example_digit, sketch_to_image
+from .intro import TITLE, card_text, header
 from .params import (
     EXPLORE_DIRECTIONS,
     EXPLORE_RANGE,
@@ -36,9 +33,6 @@ from .params import (
 from .store import PictureStore
 from .tabs import Tabs
 
-TITLE = "vae-hub: a variational autoencoder on MNIST"
-PAPER_URL = "https://arxiv.org/abs/1312.6114"
-PROJECT_URL_ENV = "VAE_HUB_PROJECT_URL"
 LOADTEST_ENV = "VAE_HUB_LOADTEST"  # "1": also serve /noop, the load test's baseline
 # Pictures are sent small (digits at 2x) and drawn large here: crisp pixels, as wide as
 # their column, never taller than most of the screen.
@@ -109,38 +103,6 @@ def _seed(**kwargs) -> gr.Number:
 
 def _temperature(value: float, label: str) -> gr.Slider:
     return gr.Slider(0, MAX_TEMPERATURE, value=value, step=0.05, label=label)
-
-
-def header(model: VAE, source: str) -> str:
-    """What the visitor is looking at, and where to read more."""
-    config = model.config
-    posterior = f", a {config['flow_steps']}-step flow posterior" if config["flow_steps"] else ""
-    links = []
-    if not looks_like_local_path(source) and not Path(source).is_dir():
-        links.append(f"[model card](https://huggingface.co/{source})")
-    links.append(f"[the VAE paper]({PAPER_URL})")
-    if os.environ.get(PROJECT_URL_ENV):
-        links.append(f"[vae-hub]({os.environ[PROJECT_URL_ENV]})")
-    return (
-        f"# {TITLE}\n"
-        f"A variational autoencoder squeezes each 28x28 handwritten digit into "
-        f"{model.latent_dim} numbers, its *latent code*, and learns to turn any code back "
-        "into a digit. Draw new digits from its prior, ask for a digit, morph one digit into "
-        "another, watch it rebuild your own drawing, and walk through its latent space: every "
-        "picture is decoded by the model, live, as you move a control.\n\n"
-        f"**Model:** `{display_name(source)}` (`{config['arch']}` networks, latent size "
-        f"{config['latent_dim']}{posterior}) · " + " · ".join(links)
-    )
-
-
-def card_text(source: str) -> str | None:
-    """The model card of a local model folder, without its YAML front matter."""
-    card = Path(source) / "README.md"
-    if not card.is_file():
-        return None
-    text = card.read_text(encoding="utf-8")
-    text = re.sub(r"\A---\n.*?\n---\n", "", text, flags=re.S)
-    return re.sub(r"!\[[^\]]*\]\([^)]*\)\n?", "", text)  # its pictures are files beside it
 
 
 def build_demo(
