@@ -8,6 +8,7 @@ import sys
 from PIL import Image
 
 from vae_hub.cli import main
+from vae_hub.cli.loadtest import free_port, startup_seconds
 
 
 def test_generate_writes_the_three_grids(trained_model_dir, tmp_path, capsys):
@@ -113,3 +114,13 @@ def test_card_command_rerenders_with_new_metrics(trained_model_dir, tmp_path):
     card = (folder / "README.md").read_text()
     assert "12.35" in card and 'VAE.from_pretrained("someone/model")' in card
     assert "Measured with `vae-hub evaluate m --profile full`" in card
+
+
+def test_startup_timing_waits_for_the_page_and_kills_the_server():
+    """`vae-hub loadtest --startup` measures a command until it exits, or until a page on its
+    port answers (here a plain HTTP server); the server is stopped afterwards."""
+    assert startup_seconds([sys.executable, "-c", "pass"]) > 0
+    port = free_port()
+    server = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+    assert startup_seconds(server, port) > 0
+    assert startup_seconds(server, port) > 0  # the port is free again: the first one was killed
