@@ -12,7 +12,12 @@ from torch import distributions as D
 
 from vae_hub import VAE, generate_digit, sample
 from vae_hub.errors import ConfigError, InvalidModelError
-from vae_hub.generation import decode_images, digit_centre, digit_temperature
+from vae_hub.generation import (
+    MIXTURE_DIGIT_TEMPERATURE,
+    decode_images,
+    digit_centre,
+    digit_temperature,
+)
 from vae_hub.priors import ClassMixturePrior, standard_normal_log_prob
 from vae_hub.training.loop import run
 
@@ -77,7 +82,7 @@ def mixture_model(**kw) -> VAE:
 def test_generate_digit_draws_from_the_digits_own_prior():
     model = mixture_model()
     assert model.can_draw_digits and not model.has_class_gaussians
-    assert digit_temperature(model) == 1.0
+    assert digit_temperature(model) == MIXTURE_DIGIT_TEMPERATURE
     eps = torch.randn(5, 3, generator=torch.Generator().manual_seed(7)) * 0.8
     expected = decode_images(model, model.prior.means[4] + eps * math.exp(-1.0))
     assert torch.allclose(generate_digit(model, 4, 5, seed=7, temperature=0.8), expected)
@@ -143,7 +148,8 @@ def test_a_mixture_trains_resumes_and_its_option_is_checked(tmp_path):
     assert weights.sum().item() == pytest.approx(1.0) and (weights > 0.05).all()
     assert generate_digit(model, 3, 4, seed=0).shape == (4, 1, 28, 28)
     metrics = json.loads((result.final_dir / "metrics.json").read_text())
-    assert metrics["digit_temperature"] == 1.0 and metrics["digit_accuracy"] is not None
+    assert metrics["digit_temperature"] == MIXTURE_DIGIT_TEMPERATURE
+    assert metrics["digit_accuracy"] is not None
     with pytest.raises(ConfigError, match="prior: saved 'class-mixture' vs now 'standard'"):
         run(tiny_config(tmp_path, resume=True, flow_steps=1, prior="standard"))
     with pytest.raises(ConfigError, match="prior: saved 'class-mixture' vs now 'standard'"):

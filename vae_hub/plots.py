@@ -154,6 +154,8 @@ def save_latent_scatter(
 
 
 def _pyplot():
+    """pyplot, imported on first use: only training's loss curves need it, and importing it
+    would slow every start of the demo."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)  # files only, never a window
