@@ -114,6 +114,13 @@ def test_card_command_rerenders_with_new_metrics(trained_model_dir, tmp_path):
     card = (folder / "README.md").read_text()
     assert "12.35" in card and 'VAE.from_pretrained("someone/model")' in card
     assert "Measured with `vae-hub evaluate m --profile full`" in card
+    (folder / "samples.png").unlink()
+    before = (folder / "digits.png").read_bytes()
+    (folder / "digits.png").write_bytes(b"stale")
+    assert main(["card", str(folder), "--pictures"]) == 0
+    assert (folder / "digits.png").read_bytes() == before  # the same model draws the same
+    assert Image.open(folder / "samples.png").size[0] > 28
+    assert "![64 digits sampled from the prior](samples.png)" in (folder / "README.md").read_text()
 
 
 def test_startup_timing_waits_for_the_page_and_kills_the_server():

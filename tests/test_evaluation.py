@@ -20,6 +20,7 @@ from vae_hub.evaluation.metrics import (
     probe_accuracy,
 )
 from vae_hub.evaluation.report import METRICS
+from vae_hub.generation import digit_temperature
 
 from .conftest import DATA_DIR
 
@@ -169,10 +170,13 @@ def test_the_bundled_model_is_shipped_with_its_evaluation():
     folder = bundled_model_path()
     metrics = json.loads((folder / "metrics.json").read_text())
     model = VAE.from_pretrained(folder)
-    assert model.has_class_gaussians and model.has_latent_map
+    assert model.config["prior"] == "class-mixture" and model.can_draw_digits
+    assert model.has_latent_map
     assert metrics["iwae_k"] >= 1000 and metrics["digit_samples_per_class"] >= 1000
+    assert metrics["iwae_images"] == metrics["split_size"] == 10_000
     assert metrics["negative_elbo"] > metrics["iwae_nll"] > 0
-    assert metrics["digit_accuracy"] >= 0.99
+    assert metrics["digit_accuracy"] >= 0.995 and metrics["digit_accuracy_t1"] >= 0.98
+    assert metrics["digit_temperature"] == digit_temperature(model)
     assert (folder / "samples.png").is_file() and (folder / "README.md").is_file()
 
 

@@ -7,7 +7,9 @@ import argparse
 from pathlib import Path
 
 from ..atomic import atomic_write_text
-from ..hub.export import CARD_NAME, model_card_for
+from ..hub.card import draw_card_images, read_json
+from ..hub.export import CARD_NAME, TRAINING_NAME, model_card_for
+from ..model import VAE
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,10 +19,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="what the card's snippet loads: a repo id or a path (default: FOLDER)",
     )
+    p.add_argument(
+        "--pictures",
+        action="store_true",
+        help="also redraw the card's pictures (samples, digits, transit, latent map, loss "
+        "curves) with this version of vae-hub, e.g. after a change of generate_digit's "
+        "default temperature",
+    )
 
 
 def execute(args: argparse.Namespace) -> int:
     folder = Path(args.folder)
+    if args.pictures:
+        training = read_json(folder / TRAINING_NAME) or {}
+        drawn = draw_card_images(VAE.from_pretrained(folder), folder, training.get("history"))
+        print(f"drew {', '.join(drawn.values())} in {folder}")
     card = model_card_for(folder, args.model_id or str(folder))
     atomic_write_text(folder / CARD_NAME, card)
     print(f"wrote {folder / CARD_NAME}")
