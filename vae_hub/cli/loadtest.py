@@ -23,7 +23,9 @@ import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import httpx
 from gradio_client import Client
 
 from ..demo.page import build_demo, launch_kwargs, queued
@@ -48,22 +50,33 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def file_urls(result: Any) -> list[str]:
+    """The URLs of the files in an endpoint's result (a gradio_client result with
+    `download_files=False`: one file's data, or a tuple of outputs)."""
+    outputs = result if isinstance(result, (list, tuple)) else [result]
+    return [o["url"] for o in outputs if isinstance(o, dict) and o.get("url")]
+
+
 def hammer(url: str, endpoint: str, clients: int, requests: int, identical: bool = True) -> dict:
     """`clients` threads x `requests` calls each; latency in seconds per call. Each call
-    downloads the pictures it returns, as a visitor's browser would."""
+    downloads every picture it returns in full, as a visitor's browser would: over one
+    kept-alive connection per client (gradio_client's own download opens a new connection
+    and a temporary folder per file, which no browser does)."""
     arguments = ENDPOINTS[endpoint]
 
     def one_client(index: int) -> tuple[list[float], list[str]]:
-        client = Client(url, verbose=False)
+        client = Client(url, verbose=False, download_files=False)
         latencies, errors = [], []
-        for i in range(requests):
-            args = arguments(0 if identical else index * requests + i)
-            started = time.perf_counter()
-            try:
-                client.predict(*args, api_name=endpoint)
-            except Exception as e:  # counted, not raised: a load test reports failures
-                errors.append(f"{type(e).__name__}: {e}")
-            latencies.append(time.perf_counter() - started)
+        with httpx.Client(timeout=60) as browser:
+            for i in range(requests):
+                args = arguments(0 if identical else index * requests + i)
+                started = time.perf_counter()
+                try:
+                    for file_url in file_urls(client.predict(*args, api_name=endpoint)):
+                        browser.get(file_url).raise_for_status()  # a short body raises too
+                except Exception as e:  # counted, not raised: a load test reports failures
+                    errors.append(f"{type(e).__name__}: {e}")
+                latencies.append(time.perf_counter() - started)
         return latencies, errors
 
     started = time.perf_counter()
