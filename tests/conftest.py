@@ -73,14 +73,6 @@ def full_mnist_or_skip() -> Path:
     return FULL_MNIST
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def server(trained_model_dir):
     """The demo for the tiny model, served in this process on a free port; its URL.
@@ -88,6 +80,7 @@ def server(trained_model_dir):
     With VAE_HUB_DOCS_SCREENSHOTS=1 it serves the bundled model instead, so the README's
     screenshots show the digits a user will see."""
     from vae_hub import VAE
+    from vae_hub.cli.loadtest import free_port
     from vae_hub.demo.page import build_demo, launch_kwargs, queued
     from vae_hub.pretrained import bundled_model_path
 

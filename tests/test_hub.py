@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from safetensors.torch import save_file
 
 from vae_hub import VAE, InvalidModelError, ModelNotFoundError
 from vae_hub.cli import main
+from vae_hub.cli.loadtest import free_port
 from vae_hub.cli.train import main as train_main
 
 from .conftest import DATA_DIR, ROOT
@@ -361,17 +361,11 @@ def test_space_export_push_and_files(hub, pushed, tmp_path, capsys):
     assert not any(name.startswith("vae_hub/pretrained/") for name in files)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_an_exported_space_runs_locally(trained_model_dir, tmp_path):
     out_dir = tmp_path / "space"
     assert main(["space", str(out_dir), "--model", str(trained_model_dir)]) == 0
     assert (out_dir / "model" / "model.safetensors").is_file()
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "PYTHONPATH": ""}
     proc = subprocess.Popen(
         [sys.executable, "app.py"],

@@ -45,6 +45,11 @@ ENDPOINTS: dict[str, Callable[[int], tuple]] = {
 DEFAULT_ENDPOINTS = ["/sample", "/digit", "/interpolate", "/latent_map", "/explore"]
 
 
+def takes_arguments(endpoint: str) -> bool:
+    """False for an endpoint called with no arguments: its requests are all identical."""
+    return ENDPOINTS[endpoint](0) != ()
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -87,9 +92,7 @@ def hammer(url: str, endpoint: str, clients: int, requests: int, identical: bool
     errors = [e for _, errs in results for e in errs]
     return {
         "endpoint": endpoint,
-        "arguments": "identical"
-        if identical or endpoint in ("/noop", "/noop_picture", "/latent_map")
-        else "distinct",
+        "arguments": "identical" if identical or not takes_arguments(endpoint) else "distinct",
         "requests": len(latencies),
         "errors": len(errors),
         "first_error": errors[0] if errors else None,
@@ -192,8 +195,8 @@ def execute(args: argparse.Namespace) -> int:
         rows.append(hammer(url, "/noop_picture", args.clients, args.requests))
         for endpoint in args.endpoints:
             for identical in modes:
-                if not identical and endpoint == "/latent_map":
-                    continue  # it has no arguments
+                if not identical and not takes_arguments(endpoint):
+                    continue
                 rows.append(hammer(url, endpoint, args.clients, args.requests, identical))
     finally:
         if demo is not None:

@@ -24,8 +24,9 @@ def header(model: VAE, source: str) -> str:
     if not looks_like_local_path(source) and not Path(source).is_dir():
         links.append(f"[model card](https://huggingface.co/{source})")
     links.append(f"[the VAE paper]({PAPER_URL})")
-    if project_url():
-        links.append(f"[vae-hub]({project_url()})")
+    project = project_url()
+    if project:
+        links.append(f"[vae-hub]({project})")
     return (
         f"# {TITLE}\n"
         f"A variational autoencoder squeezes each 28x28 handwritten digit into "

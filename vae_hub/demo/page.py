@@ -33,7 +33,7 @@ from .params import (
 from .store import PictureStore
 from .tabs import Tabs
 
-LOADTEST_ENV = "VAE_HUB_LOADTEST"  # "1": also serve /noop, the load test's baseline
+LOADTEST_ENV = "VAE_HUB_LOADTEST"  # "1": also serve the load test's baselines (/noop...)
 # Pictures are sent small (digits at 2x) and drawn large here: crisp pixels, as wide as
 # their column, never taller than most of the screen.
 CSS = """
