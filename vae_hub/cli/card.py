@@ -30,11 +30,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     folder = Path(args.folder)
+    model = VAE.from_pretrained(folder)
     if args.pictures:
         training = read_json(folder / TRAINING_NAME) or {}
-        drawn = draw_card_images(VAE.from_pretrained(folder), folder, training.get("history"))
+        drawn = draw_card_images(model, folder, training.get("history"))
         print(f"drew {', '.join(drawn.values())} in {folder}")
-    card = model_card_for(folder, args.model_id or str(folder))
+    card = model_card_for(folder, args.model_id or str(folder), model)
     atomic_write_text(folder / CARD_NAME, card)
     print(f"wrote {folder / CARD_NAME}")
     return 0

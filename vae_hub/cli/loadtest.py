@@ -66,13 +66,19 @@ def hammer(url: str, endpoint: str, clients: int, requests: int, identical: bool
     """`clients` threads x `requests` calls each; latency in seconds per call. Each call
     downloads every picture it returns in full, as a visitor's browser would: over one
     kept-alive connection per client (gradio_client's own download opens a new connection
-    and a temporary folder per file, which no browser does)."""
+    and a temporary folder per file, which no browser does). Each client warms its
+    connections up before the clock starts."""
     arguments = ENDPOINTS[endpoint]
 
     def one_client(index: int) -> tuple[list[float], list[str]]:
         client = Client(url, verbose=False, download_files=False)
         latencies, errors = [], []
         with httpx.Client(timeout=60) as browser:
+            # Untimed warm-up: opens this client's connections (queue and download) on a
+            # baseline endpoint, so the first timed request of each client is not a
+            # connection set-up, and the measured endpoint sees only its own requests.
+            for file_url in file_urls(client.predict(api_name="/noop_picture")):
+                browser.get(file_url).raise_for_status()
             for i in range(requests):
                 args = arguments(0 if identical else index * requests + i)
                 started = time.perf_counter()

@@ -77,9 +77,10 @@ def write_model_folder(
     return folder
 
 
-def model_card_for(folder: Path, model_id: str) -> str:
-    """The README.md of `folder` re-rendered so its usage snippet loads `model_id`."""
-    model = VAE.from_pretrained(folder)
+def model_card_for(folder: Path, model_id: str, model: VAE | None = None) -> str:
+    """The README.md of `folder` re-rendered so its usage snippet loads `model_id`.
+    `model` is the folder's model when the caller has loaded it already."""
+    model = model if model is not None else VAE.from_pretrained(folder)
     images = {name: file for name, file in IMAGE_FILES.items() if (folder / file).is_file()}
     card = render_card(
         model,
@@ -97,13 +98,13 @@ def push_model(
     """Upload a model folder (written by train.py or save_pretrained) to `repo_id`."""
     folder = Path(folder)
     check_repo_id(repo_id)
-    VAE.from_pretrained(folder)  # refuse to publish something that does not load
+    model = VAE.from_pretrained(folder)  # refuse to publish something that does not load
     with tempfile.TemporaryDirectory(prefix="vae-hub-push-") as tmp:
         staged = Path(tmp)
         for name in MODEL_FILES:
             if (folder / name).is_file():
                 shutil.copy2(folder / name, staged / name)
-        (staged / CARD_NAME).write_text(model_card_for(folder, repo_id), encoding="utf-8")
+        (staged / CARD_NAME).write_text(model_card_for(folder, repo_id, model), encoding="utf-8")
         return upload_folder(
             staged,
             repo_id,
