@@ -5,9 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from PIL import Image
 
-from vae_hub.cli import main
+from vae_hub.cli import SUBCOMMANDS, build_parser, main
 from vae_hub.cli.loadtest import free_port, startup_seconds
 
 
@@ -89,6 +90,16 @@ def test_generate_rejects_a_bad_digit(trained_model_dir, tmp_path, capsys):
         ]
     )
     assert code == 2 and "digit must be an integer 0-9" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", sorted(SUBCOMMANDS))
+def test_every_option_states_its_default_once(command):
+    """--help appends each default, unless the help words it already ("default: the bundled
+    model"), which would otherwise be followed by a second, misleading "(default: None)"."""
+    sub = build_parser(command)._subparsers._group_actions[0].choices[command]
+    for action in sub._actions:
+        line = " ".join(sub._get_formatter()._expand_help(action).split()) if action.help else ""
+        assert line.count("(default:") <= 1, (command, action.dest, line)
 
 
 def test_vae_hub_train_is_train_py():

@@ -31,7 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         kind, _ = base_type(name)
         flag = "--" + name.replace("_", "-")
         default = "none" if f.default is None else f.default
-        help_text = f"{f.metadata['help']} (default: {default})"
+        help_text = f.metadata["help"]
+        if "(default:" not in help_text:  # a help that words its own default keeps it
+            help_text += f" (default: {default})"
         if kind is bool:
             parser.add_argument(
                 flag,
