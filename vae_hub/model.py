@@ -36,6 +36,15 @@ class LatentSample(NamedTuple):
     kl: torch.Tensor
 
 
+class PosteriorParameters(NamedTuple):
+    """The parameters of q(z|x) for a batch (B images): the Gaussian's mean and log-variance
+    (B, D) and, with a flow, its context (B, C), else None."""
+
+    mu: torch.Tensor
+    logvar: torch.Tensor
+    context: torch.Tensor | None
+
+
 class VAE(
     nn.Module,
     VAEHubMixin,
@@ -148,6 +157,21 @@ class VAE(
         shape = (samples, *mu.shape)
         eps = torch.randn(shape, generator=generator, device=mu.device, dtype=mu.dtype)
         return self._posterior_at(mu, logvar, h, eps)
+
+    def posterior_parameters(self, x: torch.Tensor) -> PosteriorParameters:
+        """What q(z|x) is made of, for images (N, 1, 28, 28): the encoder's Gaussian and the
+        flow's context (None without a flow). `posterior_at` turns them into draws; refining
+        them per image, as `evaluation.metrics.amortisation_gap` does, is how far the
+        encoder's answer is from the best q(z|x) of its family."""
+        return PosteriorParameters(*self._encode(self._checked_images(x)))
+
+    def posterior_at(
+        self, params: PosteriorParameters, eps: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> LatentSample:
+        """Draws of q(z|x) with parameters `params` at standard-normal noise eps (S, N, D):
+        z, log q(z|x) and the KL term, as `sample_posterior` computes them. Differentiable
+        in `params`."""
+        return self._posterior_at(*params, eps, labels)
 
     def reparameterize(
         self, mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
@@ -280,13 +304,19 @@ class VAE(
 
 
 @contextmanager
-def inference(model: nn.Module) -> Iterator[nn.Module]:
-    """Run `model` in eval mode (no dropout, BatchNorm frozen) without autograd, then put
-    back the mode it was in: the one way every caller evaluates a model."""
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """Run `model` in eval mode (no dropout, BatchNorm frozen), then put back the mode it was
+    in. Autograd stays on, for what differentiates through a fixed model."""
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode():
-            yield model
+        yield model
     finally:
         model.train(was_training)
+
+
+@contextmanager
+def inference(model: nn.Module) -> Iterator[nn.Module]:
+    """`evaluating` without autograd: the one way every caller evaluates a model."""
+    with evaluating(model), torch.inference_mode():
+        yield model

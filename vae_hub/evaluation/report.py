@@ -14,6 +14,7 @@ from .judge import load_judge
 from .metrics import (
     ElboTerms,
     active_units,
+    amortisation_gap,
     digit_accuracy,
     iwae_terms,
     negative_elbo,
@@ -32,6 +33,12 @@ METRICS = {
     "digit_accuracy": ("Digit-generation accuracy (default temperature)", "accuracy", "{:.2%}"),
     "digit_accuracy_t1": ("  the same at temperature 1.0", "accuracy-temperature-1", "{:.2%}"),
     "probe_accuracy": ("Linear probe accuracy on latent means", "probe-accuracy", "{:.2%}"),
+    "amortisation_gap": (
+        "Amortisation gap, test images (nats gained by refining q(z|x) per image)",
+        "amortisation-gap",
+        "{:.2f}",
+    ),
+    "amortisation_gap_train": ("  the same on training images", "amortisation-gap-train", "{:.2f}"),
 }
 
 
@@ -46,15 +53,17 @@ class EvalProfile:
     fd_samples: int
     digit_samples: int  # per digit
     probe_images: int | None  # training images the probe is fitted on (None: all)
+    gap_images: int = 0  # test and training images the amortisation gap is measured on (0: not)
+    gap_steps: int = 0  # refinement steps per image for it
 
 
 PROFILES = {
     "quick": EvalProfile(iwae_k=100, iwae_images=300, fd_samples=5_000, digit_samples=100,
                          probe_images=10_000),
     "full": EvalProfile(iwae_k=1000, iwae_images=None, fd_samples=10_000, digit_samples=1000,
-                        probe_images=None),
+                        probe_images=None, gap_images=500, gap_steps=100),
     "smoke": EvalProfile(iwae_k=10, iwae_images=100, fd_samples=500, digit_samples=20,
-                         probe_images=1000),
+                         probe_images=1000, gap_images=20, gap_steps=5),
 }  # fmt: skip
 
 
@@ -108,6 +117,13 @@ def evaluate_model(
         return digit_accuracy(model, judge, settings.digit_samples, seed, temperature, progress)
 
     probe_train = train if settings.probe_images is None else train.spread(settings.probe_images)
+
+    def gap_on(split: MnistSplit) -> float:
+        subset = split.spread(settings.gap_images)
+        amortised, refined = amortisation_gap(model, subset, settings.gap_steps, seed,
+                                              progress=progress)  # fmt: skip
+        return amortised - refined
+
     metrics = {
         "negative_elbo": elbo.total,
         "reconstruction": elbo.reconstruction,
@@ -135,6 +151,11 @@ def evaluate_model(
         "profile": name,
         "seed": seed,
     }
+    if settings.gap_images:
+        metrics["amortisation_gap"] = timed("amortisation_gap", gap_on, test)
+        metrics["amortisation_gap_train"] = timed("amortisation_gap_train", gap_on, train)
+        metrics["amortisation_gap_images"] = settings.gap_images
+        metrics["amortisation_gap_steps"] = settings.gap_steps
     metrics["seconds_per_metric"] = seconds
     metrics["seconds"] = round(sum(seconds.values()), 1)
     return metrics

@@ -56,6 +56,11 @@ def metric_rows(metrics: dict) -> list[tuple[str, str]]:
         label = metric_label(key, metrics)
         if key == "iwae_nll" and metrics.get("iwae_k"):
             label = f"{label} ({_iwae_setting(metrics)})"
+        if key == "amortisation_gap" and metrics.get("amortisation_gap_steps"):
+            label = (
+                f"{label}, {metrics['amortisation_gap_images']:,} images, "
+                f"{metrics['amortisation_gap_steps']} Adam steps each"
+            )
         rows.append((label, metric_value(key, metrics)))
     return rows
 
