@@ -1,7 +1,8 @@
 """`vae-hub evaluate MODEL`: score a model on the MNIST test split.
 
 Prints a table (or JSON with --json) of the negative ELBO, the IWAE bound, active units,
-prior-sample Frechet distance, digit-generation accuracy and the linear-probe accuracy.
+prior-sample Frechet distance, digit-generation accuracy, the linear-probe accuracy and (full
+profile) the amortisation gap.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import replace
 
 from ..atomic import atomic_write_json
 from ..data import DEFAULT_DATA_DIR, load_mnist
-from ..evaluation.report import PROFILES, evaluate_model, format_table
+from ..evaluation.report import PROFILES, describe_profiles, evaluate_model, format_table
 from ..model import VAE
 from ..pretrained import DEFAULT_MODEL_HELP, default_model
 
@@ -25,8 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--profile",
         choices=sorted(PROFILES),
         default="full",
-        help="how much work: quick (IWAE k=100 on 1,000 images), full (k=1000 on all 10,000), "
-        "smoke (seconds)",
+        help=f"how much work: {describe_profiles()}",
     )
     parser.add_argument("--iwae-k", type=int, default=None, help="override the IWAE samples k")
     parser.add_argument(

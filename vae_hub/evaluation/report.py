@@ -67,6 +67,20 @@ PROFILES = {
 }  # fmt: skip
 
 
+def describe_profiles() -> str:
+    """The profiles in one line, for --help: what each measures the IWAE bound on."""
+    parts = []
+    for name, p in PROFILES.items():
+        if p.iwae_images is None:
+            text = f"{name} (IWAE k={p.iwae_k} on the whole test split"
+        else:
+            text = f"{name} (IWAE k={p.iwae_k} from the ELBO-IWAE gap on {p.iwae_images:,} images"
+        if p.gap_images and name != "smoke":
+            text += ", and the amortisation gap"
+        parts.append(text + (", in seconds)" if name == "smoke" else ")"))
+    return ", ".join(parts)
+
+
 def evaluate_model(
     model: VAE,
     train: MnistSplit,

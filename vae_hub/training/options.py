@@ -26,6 +26,7 @@ from huggingface_hub.utils import validate_repo_id
 from ..architectures import ARCHITECTURES
 from ..data import DEFAULT_DATA_DIR
 from ..errors import ConfigError
+from ..evaluation.report import describe_profiles
 from ..model_config import PRIORS, validate_config
 from .genzoo import read_genzoo_ini
 
@@ -103,8 +104,7 @@ class TrainConfig:
     t_sne_points: int = _opt(2000, "test digits in the t-SNE plot and the stored latent map")
     eval: str = _opt(
         "quick",
-        "evaluation written to final/metrics.json: quick (IWAE k=100 on 1,000 test images), "
-        "full (k=1000 on all 10,000), smoke (seconds), none",
+        f"evaluation written to final/metrics.json: {describe_profiles()}, or none",
         choices=("quick", "full", "smoke", "none"),
     )
     progress: bool = _opt(True, "show tqdm progress bars")
