@@ -28,10 +28,12 @@ USER_ERRORS = (
 
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Appends each option's default to its help, unless the help words it already
-    (e.g. "default: the bundled model", where the value itself would read "None")."""
+    (e.g. "default: the bundled model", where the value itself would read "None") or the
+    default is None: an option such as `--out FILE` or `--digit D` that does nothing
+    unless given says so in its help, and "(default: None)" would add only noise."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.help and "(default:" in action.help:
+        if action.help and ("(default:" in action.help or action.default is None):
             return action.help
         return super()._get_help_string(action)
 

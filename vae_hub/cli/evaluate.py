@@ -28,9 +28,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="full",
         help=f"how much work: {describe_profiles()}",
     )
-    parser.add_argument("--iwae-k", type=int, default=None, help="override the IWAE samples k")
     parser.add_argument(
-        "--iwae-images", type=int, default=None, help="override how many test images IWAE uses"
+        "--iwae-k",
+        type=int,
+        default=None,
+        help="override the IWAE samples k (default: the profile's)",
+    )
+    parser.add_argument(
+        "--iwae-images",
+        type=int,
+        default=None,
+        help="override how many test images IWAE uses (default: the profile's)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for all sampling")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
