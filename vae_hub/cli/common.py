@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from ..errors import ConfigError, DataNotFoundError, HubError, InvalidModelError, WriteError
 
@@ -26,14 +27,19 @@ USER_ERRORS = (
 )
 
 
-class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Appends each option's default to its help, unless the help words it already
-    (e.g. "default: the bundled model", where the value itself would read "None") or the
-    default is None: an option such as `--out FILE` or `--digit D` that does nothing
+def help_shows_default(help_text: str | None, default: Any) -> bool:
+    """Whether --help should append an option's default: not when the help words it already
+    (e.g. "default: the bundled model", where the value itself would read "None"), nor when
+    the default is None: an option such as `--out FILE` or `--digit D` that does nothing
     unless given says so in its help, and "(default: None)" would add only noise."""
+    return bool(help_text) and "(default:" not in help_text and default is not None
+
+
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends each option's default to its help, as `help_shows_default` decides."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.help and ("(default:" in action.help or action.default is None):
+        if not help_shows_default(action.help, action.default):
             return action.help
         return super()._get_help_string(action)
 

@@ -15,7 +15,7 @@ from ..hub.client import check_credentials, check_repo_id
 from ..hub.export import push_model
 from ..training.loop import run
 from ..training.options import FIELDS, TrainConfig, base_type, coerce, resolve_options
-from .common import EXIT_INTERRUPTED, ArgumentParser, guarded
+from .common import EXIT_INTERRUPTED, ArgumentParser, guarded, help_shows_default
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,10 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name, f in FIELDS.items():
         kind, _ = base_type(name)
         flag = "--" + name.replace("_", "-")
-        default = "none" if f.default is None else f.default
         help_text = f.metadata["help"]
-        if "(default:" not in help_text:  # a help that words its own default keeps it
-            help_text += f" (default: {default})"
+        if help_shows_default(help_text, f.default):  # the flags' own defaults are SUPPRESS
+            help_text += f" (default: {f.default})"
         if kind is bool:
             parser.add_argument(
                 flag,
