@@ -77,6 +77,25 @@ def test_generate_errors_are_one_line_and_exit_2(tmp_path):
     assert proc.stderr.startswith("error: no model folder") and "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["evaluate", "--iwae-k", "-5"], "argument --iwae-k: must be at least 1, got -5"),
+        (["evaluate", "--iwae-images", "many"], "--iwae-images: expected a whole number, got"),
+        (["evaluate", "--refine-steps", "-1"], "--refine-steps: must be at least 0, got -1"),
+        (["bench", "--minutes", "0"], "argument --minutes: must be above 0, got 0.0"),
+        (["bench", "--fd-samples", "1"], "--fd-samples: must be at least 2, got 1"),
+        (["loadtest", "--clients", "0"], "argument --clients: must be at least 1, got 0"),
+    ],
+)
+def test_bad_counts_are_one_line_errors(argv, message, capsys):
+    """A count the command cannot use is refused before any work, in one line naming the
+    option, instead of a traceback from inside the metric."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
 def test_generate_rejects_a_bad_digit(trained_model_dir, tmp_path, capsys):
     code = main(
         [

@@ -24,6 +24,7 @@ from ..evaluation.metrics import digit_accuracy, iwae_nll, negative_elbo, prior_
 from ..model import VAE
 from ..training.loop import run
 from ..training.options import TrainConfig
+from .common import bounded
 
 # Each entry with the recipe it is known by: the MLP and our conv as in their sources,
 # genzoo with the original repository's batch size; "conv+iaf" is our conv with a flow
@@ -131,7 +132,9 @@ def format_rows(rows: list[dict], minutes: float, iwae: str) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--minutes", type=float, default=10.0, help="training minutes per recipe")
+    parser.add_argument(
+        "--minutes", type=bounded(float, above=0), default=10.0, help="training minutes per recipe"
+    )
     parser.add_argument(
         "--archs",
         nargs="+",
@@ -141,15 +144,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="folder with MNIST/raw/")
     parser.add_argument("--output-dir", default="experiments", help="where the runs go")
-    parser.add_argument("--iwae-k", type=int, default=1000, help="IWAE samples")
+    parser.add_argument("--iwae-k", type=bounded(int, low=1), default=1000, help="IWAE samples")
     parser.add_argument(
-        "--iwae-images", type=int, default=1000, help="test images for the IWAE bound"
+        "--iwae-images",
+        type=bounded(int, low=1),
+        default=1000,
+        help="test images for the IWAE bound",
     )
     parser.add_argument(
-        "--fd-samples", type=int, default=10_000, help="prior samples for the Frechet distance"
+        "--fd-samples",
+        type=bounded(int, low=2),
+        default=10_000,
+        help="prior samples for the Frechet distance",
     )
     parser.add_argument(
-        "--digit-samples", type=int, default=500, help="samples per digit for digit accuracy"
+        "--digit-samples",
+        type=bounded(int, low=1),
+        default=500,
+        help="samples per digit for digit accuracy",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of every run")
     parser.add_argument("--compile", action="store_true", help="torch.compile each model")

@@ -35,6 +35,27 @@ def help_shows_default(help_text: str | None, default: Any) -> bool:
     return bool(help_text) and "(default:" not in help_text and default is not None
 
 
+def bounded(kind: type, low: float | None = None, above: float | None = None) -> Callable:
+    """An argparse type: a number of `kind` that is at least `low` or strictly above `above`.
+    A bad value becomes one line naming the option (`ArgumentParser.error`), never a
+    traceback from deep inside the command."""
+
+    def convert(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            noun = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
+        if low is not None and value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        if above is not None and value <= above:
+            raise argparse.ArgumentTypeError(f"must be above {above}, got {value}")
+        return value
+
+    convert.__name__ = kind.__name__  # argparse names the type in its own messages
+    return convert
+
+
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Appends each option's default to its help, as `help_shows_default` decides."""
 

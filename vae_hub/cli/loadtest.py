@@ -31,6 +31,7 @@ from gradio_client import Client
 from ..demo.page import build_demo, launch_kwargs, queued
 from ..model import VAE
 from ..pretrained import DEFAULT_MODEL_HELP, default_model
+from .common import bounded
 
 # endpoint -> arguments of request i (i = 0 for every request when they are identical)
 ENDPOINTS: dict[str, Callable[[int], tuple]] = {
@@ -155,8 +156,12 @@ def startup_table(app: Path, model: str | None, repeats: int) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", default=None, help="a running demo (default: start one here)")
     parser.add_argument("--model", default=None, help=DEFAULT_MODEL_HELP)
-    parser.add_argument("--clients", type=int, default=16, help="concurrent clients")
-    parser.add_argument("--requests", type=int, default=20, help="requests per client")
+    parser.add_argument(
+        "--clients", type=bounded(int, low=1), default=16, help="concurrent clients"
+    )
+    parser.add_argument(
+        "--requests", type=bounded(int, low=1), default=20, help="requests per client"
+    )
     parser.add_argument(
         "--endpoints",
         nargs="+",
@@ -178,7 +183,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="instead: time `python APP_PY` until its page answers, against importing "
         "torch and gradio",
     )
-    parser.add_argument("--repeats", type=int, default=3, help="with --startup: runs of each")
+    parser.add_argument(
+        "--repeats", type=bounded(int, low=1), default=3, help="with --startup: runs of each"
+    )
 
 
 def execute(args: argparse.Namespace) -> int:

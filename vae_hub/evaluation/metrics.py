@@ -78,11 +78,19 @@ def iwae_terms(
     seed: int = 0,
     chunk: int = 256,
     progress: bool = False,
+    refine_steps: int = 0,
+    refine_lr: float = 3e-3,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per image of `split`, with k draws z_i ~ q(z|x): the importance-weighted bound on
     -log p(x) (Burda et al. 2015), -log (1/k) sum_i p(x, z_i) / q(z_i|x), which tightens as
     k grows; and the average of the k single-sample negative ELBOs, an estimate of the
     image's negative ELBO. Both (N,), nats.
+
+    `refine_steps` > 0 draws from q(z|x) refined for each image first (`refine_posterior`,
+    Adam at `refine_lr`):
+    any proposal gives a bound on the same -log p(x), and a better one a tighter bound, so
+    the gap between the two says how much of the bound is the encoder's and how much the
+    generative model's.
 
     Decodes `chunk` latents at a time: small batches stay in the CPU's caches and run faster
     than thousands at once; the noise does not depend on it."""
@@ -90,11 +98,20 @@ def iwae_terms(
     images_per_pass = max(1, chunk // k)
     bounds, elbos = [], []
     images = evaluation_images(model, split)
+    proposal = None
+    if refine_steps:
+        proposal = _refined_split(model, images, refine_steps, refine_lr, seed, progress)
     bar = _bar(f"IWAE k={k}", len(images), progress)
     with inference(model):
-        for x in _batches(images, images_per_pass):
-            x = x.to(model.device)  # (B, 1, 28, 28)
-            z, log_qz, _ = model.sample_posterior(x, k, generator)  # (k, B, D), (k, B)
+        for start in range(0, len(images), images_per_pass):
+            x = images[start : start + images_per_pass].to(model.device)  # (B, 1, 28, 28)
+            if proposal is None:
+                params = model.posterior_parameters(x)
+            else:
+                params = _rows(proposal, start, start + len(x))
+            eps = torch.randn((k, *params.mu.shape), generator=generator,
+                              device=params.mu.device, dtype=params.mu.dtype)  # fmt: skip
+            z, log_qz, _ = model.posterior_at(params, eps)  # (k, B, D), (k, B)
             flat = z.reshape(-1, z.shape[-1])  # (k * B, D), sample-major
             target = x.repeat(k, 1, 1, 1)  # (k * B, 1, 28, 28)
             log_px_z = -torch.cat(
@@ -111,6 +128,36 @@ def iwae_terms(
     if not bounds:
         return torch.zeros(0), torch.zeros(0)
     return torch.cat(bounds).double().cpu(), torch.cat(elbos).double().cpu()
+
+
+def _rows(params: PosteriorParameters, start: int, stop: int) -> PosteriorParameters:
+    return PosteriorParameters(*(t[start:stop] if t is not None else None for t in params))
+
+
+def _refined_split(
+    model: VAE,
+    images: torch.Tensor,
+    steps: int,
+    lr: float,
+    seed: int,
+    progress: bool,
+    batch_size: int = 250,
+) -> PosteriorParameters:
+    """`refine_posterior` for every image (N, 1, 28, 28), in batches: (N, D), (N, D), (N, C)."""
+    generator = torch.Generator(device=model.device).manual_seed(seed)
+    parts = []
+    bar = _bar(f"refining q(z|x), {steps} steps", len(images), progress)
+    with evaluating(model):
+        for x in _batches(images, batch_size):
+            x = x.to(model.device)
+            with torch.no_grad():
+                start = model.posterior_parameters(x)
+            parts.append(refine_posterior(model, start, x, steps, generator, lr))
+            bar.update(len(x))
+    bar.close()
+    return PosteriorParameters(
+        *(torch.cat(ts) if ts[0] is not None else None for ts in zip(*parts, strict=True))
+    )
 
 
 def iwae_nll(
@@ -134,6 +181,35 @@ def _negative_elbos(
     z, _, kl = model.posterior_at(params, eps)  # (S, B, D), _, (S, B)
     logits = model.decode(z.flatten(0, 1))  # (S * B, 1, 28, 28), sample-major
     return bernoulli_nll(logits, x.repeat(eps.shape[0], 1, 1, 1)).view(kl.shape) + kl
+
+
+def refine_posterior(
+    model: VAE,
+    start: PosteriorParameters,
+    x: torch.Tensor,
+    steps: int,
+    generator: torch.Generator,
+    lr: float = 3e-3,
+    samples: int = 4,
+) -> PosteriorParameters:
+    """q(z|x)'s parameters for images x (B, 1, 28, 28), moved from `start` (the encoder's
+    answer) by `steps` Adam steps on each image's negative ELBO (`samples` draws of noise
+    per step), the networks fixed: the best q(z|x) of the family that one image can get,
+    which the encoder only approximates."""
+    leaves = [t.detach().clone().requires_grad_() if t is not None else None for t in start]
+    params = PosteriorParameters(*leaves)
+    trainable = [t for t in leaves if t is not None]
+    optimizer = torch.optim.Adam(trainable, lr=lr)
+    shape = (samples, *start.mu.shape)
+    for _ in range(steps):
+        eps = torch.randn(shape, generator=generator, device=x.device)
+        loss = _negative_elbos(model, params, x, eps).mean(0).sum()
+        # gradients for the per-image parameters only: the networks stay untouched
+        grads = torch.autograd.grad(loss, trainable)
+        for t, g in zip(trainable, grads, strict=True):
+            t.grad = g
+        optimizer.step()
+    return PosteriorParameters(*(t.detach() if t is not None else None for t in leaves))
 
 
 def amortisation_gap(
@@ -165,20 +241,7 @@ def amortisation_gap(
             x = x.to(model.device)  # (B, 1, 28, 28)
             with torch.no_grad():
                 start = model.posterior_parameters(x)
-            leaves = [t.detach().clone().requires_grad_() if t is not None else None
-                      for t in start]  # fmt: skip
-            params = PosteriorParameters(*leaves)
-            trainable = [t for t in leaves if t is not None]
-            optimizer = torch.optim.Adam(trainable, lr=lr)
-            shape = (samples, *start.mu.shape)
-            for _ in range(steps):
-                eps = torch.randn(shape, generator=generator, device=x.device)
-                loss = _negative_elbos(model, params, x, eps).mean(0).sum()
-                # gradients for the per-image parameters only: the networks stay untouched
-                grads = torch.autograd.grad(loss, trainable)
-                for t, g in zip(trainable, grads, strict=True):
-                    t.grad = g
-                optimizer.step()
+            params = refine_posterior(model, start, x, steps, generator, lr, samples)
             eps = torch.randn((eval_samples, *start.mu.shape), generator=generator,
                               device=x.device)  # fmt: skip
             with torch.no_grad():
