@@ -87,10 +87,9 @@ def iwae_terms(
     image's negative ELBO. Both (N,), nats.
 
     `refine_steps` > 0 draws from q(z|x) refined for each image first (`refine_posterior`,
-    Adam at `refine_lr`):
-    any proposal gives a bound on the same -log p(x), and a better one a tighter bound, so
-    the gap between the two says how much of the bound is the encoder's and how much the
-    generative model's.
+    Adam at `refine_lr`): any proposal gives a bound on the same -log p(x), and a better one
+    a tighter bound, so the difference between the two says how much of the bound is the
+    encoder's and how much the generative model's.
 
     Decodes `chunk` latents at a time: small batches stay in the CPU's caches and run faster
     than thousands at once; the noise does not depend on it."""
@@ -194,8 +193,8 @@ def refine_posterior(
 ) -> PosteriorParameters:
     """q(z|x)'s parameters for images x (B, 1, 28, 28), moved from `start` (the encoder's
     answer) by `steps` Adam steps on each image's negative ELBO (`samples` draws of noise
-    per step), the networks fixed: the best q(z|x) of the family that one image can get,
-    which the encoder only approximates."""
+    per step), the networks fixed: towards the best q(z|x) of its family for each image,
+    which one encoder answering for every image only approximates."""
     leaves = [t.detach().clone().requires_grad_() if t is not None else None for t in start]
     params = PosteriorParameters(*leaves)
     trainable = [t for t in leaves if t is not None]
