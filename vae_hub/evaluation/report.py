@@ -184,7 +184,8 @@ def evaluate_model(
 
 
 def metric_label(key: str, metrics: dict) -> str:
-    """A metric's label, with the temperature the digit accuracy was measured at."""
+    """A metric's label, with the temperature the digit accuracy was measured at and the
+    IWAE bound's proposal when it was refined."""
     label = METRICS[key][0].strip()
     if key == "iwae_nll" and metrics.get("iwae_refine_steps"):
         label += f", proposal q(z|x) refined per image ({metrics['iwae_refine_steps']} steps)"
