@@ -86,6 +86,9 @@ def test_generate_errors_are_one_line_and_exit_2(tmp_path):
         (["bench", "--minutes", "0"], "argument --minutes: must be above 0, got 0.0"),
         (["bench", "--fd-samples", "1"], "--fd-samples: must be at least 2, got 1"),
         (["loadtest", "--clients", "0"], "argument --clients: must be at least 1, got 0"),
+        (["generate", "--grid-size", "0"], "argument --grid-size: must be at least 1, got 0"),
+        (["generate", "--transit-size", "65"], "--transit-size: must be at most 64, got 65"),
+        (["train-judge", "--epochs", "0"], "argument --epochs: must be at least 1, got 0"),
     ],
 )
 def test_bad_counts_are_one_line_errors(argv, message, capsys):

@@ -35,8 +35,11 @@ def help_shows_default(help_text: str | None, default: Any) -> bool:
     return bool(help_text) and "(default:" not in help_text and default is not None
 
 
-def bounded(kind: type, low: float | None = None, above: float | None = None) -> Callable:
-    """An argparse type: a number of `kind` that is at least `low` or strictly above `above`.
+def bounded(
+    kind: type, low: float | None = None, above: float | None = None, high: float | None = None
+) -> Callable:
+    """An argparse type: a number of `kind` that is at least `low` (or strictly above
+    `above`) and at most `high`.
     A bad value becomes one line naming the option (`ArgumentParser.error`), never a
     traceback from deep inside the command."""
 
@@ -50,6 +53,8 @@ def bounded(kind: type, low: float | None = None, above: float | None = None) ->
             raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
         if above is not None and value <= above:
             raise argparse.ArgumentTypeError(f"must be above {above}, got {value}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high}, got {value}")
         return value
 
     convert.__name__ = kind.__name__  # argparse names the type in its own messages

@@ -55,14 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    profile = PROFILES[args.profile]
-    if args.iwae_k or args.iwae_images or args.refine_steps:
-        profile = replace(
-            profile,
-            iwae_k=args.iwae_k or profile.iwae_k,
-            iwae_images=args.iwae_images or profile.iwae_images,
-            iwae_refine_steps=args.refine_steps,
-        )
+    base = PROFILES[args.profile]  # what is not overridden; unchanged, it keeps its name
+    profile = replace(
+        base,
+        iwae_k=args.iwae_k or base.iwae_k,
+        iwae_images=args.iwae_images or base.iwae_images,
+        iwae_refine_steps=args.refine_steps or base.iwae_refine_steps,
+    )
     model = VAE.from_pretrained(args.model or default_model())
     train = load_mnist(args.data_dir, train=True)
     test = load_mnist(args.data_dir, train=False)

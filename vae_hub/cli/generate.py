@@ -13,13 +13,15 @@ from .. import plots
 from ..generation import digit_transit, generate_digit, sample
 from ..model import VAE
 from ..pretrained import DEFAULT_MODEL_HELP, default_model
+from .common import bounded
 
 MAX_GRID = 64
+GRID = bounded(int, low=1, high=MAX_GRID)  # images per side of a grid
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help=DEFAULT_MODEL_HELP)
-    p.add_argument("--grid-size", type=int, default=8, help="the random grid is N x N")
+    p.add_argument("--grid-size", type=GRID, default=8, help="the random grid is N x N")
     p.add_argument(
         "--transit",
         type=int,
@@ -28,10 +30,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=[2, 7],
         help="digits the transit grid goes between",
     )
-    p.add_argument("--transit-size", type=int, default=10, help="transit grid is N x N frames")
+    p.add_argument("--transit-size", type=GRID, default=10, help="transit grid is N x N frames")
     p.add_argument("--method", choices=("linear", "slerp"), default="linear", help="transit path")
     p.add_argument("--digit", type=int, default=None, help="also write a grid of this digit (0-9)")
-    p.add_argument("--grid-size2", type=int, default=8, help="the digit grid is N x N")
+    p.add_argument("--grid-size2", type=GRID, default=8, help="the digit grid is N x N")
     p.add_argument(
         "--temperature",
         type=float,
@@ -46,10 +48,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    for name in ("grid_size", "transit_size", "grid_size2"):
-        value = getattr(args, name)
-        if not 1 <= value <= MAX_GRID:
-            raise ValueError(f"--{name.replace('_', '-')} must be in 1..{MAX_GRID}, got {value}")
     model = VAE.from_pretrained(args.model or default_model())
     out = Path(args.save_path)
     temperature = 1.0 if args.temperature is None else args.temperature

@@ -11,13 +11,14 @@ from ..data import DEFAULT_DATA_DIR, load_mnist
 from ..errors import ConfigError
 from ..evaluation.judge import WEIGHTS_PATH, accuracy
 from ..evaluation.judge_training import save_judge, train_judge
+from .common import bounded
 
 MIN_ACCURACY = 0.99
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="folder with MNIST/raw/")
-    p.add_argument("--epochs", type=int, default=10, help="training epochs")
+    p.add_argument("--epochs", type=bounded(int, low=1), default=10, help="training epochs")
     p.add_argument("--out", default=str(WEIGHTS_PATH), help="where to write the weights")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
