@@ -44,9 +44,9 @@ METRICS = {
 
 @dataclass(frozen=True)
 class EvalProfile:
-    """How much work an evaluation does: "quick" is what train.py runs by default (about a
-    minute for the bundled model on two CPU cores), "full" what the published numbers use,
-    "smoke" a seconds-long check for tests and --dry-run."""
+    """How much work an evaluation does: "quick" is what train.py runs by default, small
+    enough to wait for after a short run (the README times it), "full" what the published
+    numbers use, "smoke" a seconds-long check for tests and --dry-run."""
 
     iwae_k: int
     iwae_images: int | None  # None: the whole split; else a subset spread through it
