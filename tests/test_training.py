@@ -185,6 +185,8 @@ def _train_cmd(tmp_path, *extra):
         "32",
         "--t-sne-points",
         "0",
+        "--eval",
+        "none",  # these tests are about stopping and resuming; evaluation has its own
         "--no-progress",
         *extra,
     ]
