@@ -413,25 +413,27 @@ def _called_from_the_optimizer() -> bool:
     return False
 
 
-@pytest.mark.parametrize("flow_steps, ema", [(0, 0.0), (2, 0.99)])
-def test_a_training_step_never_waits_for_the_device(tmp_path, flow_steps, ema):
+@pytest.mark.parametrize("flow_steps, ema, shift", [(0, 0.0, 0), (2, 0.99, 2)])
+def test_a_training_step_never_waits_for_the_device(tmp_path, flow_steps, ema, shift):
     from vae_hub.data import load_mnist
+    from vae_hub.training.augmentation import ShiftAugmentation
     from vae_hub.training.checkpoints import TrainState
     from vae_hub.training.control import Limits, StopFlag
     from vae_hub.training.loop import make_optimizer, train_one_epoch
 
     config = tiny_config(tmp_path, flow_steps=flow_steps, ema_decay=ema, lr_schedule="cosine",
-                         kl_warmup_epochs=1.0, batch_size=16)  # fmt: skip
+                         kl_warmup_epochs=1.0, batch_size=16, augment_shift=shift)  # fmt: skip
     train = load_mnist(DATA_DIR, train=True, download=False)
 
     def reads_during(steps: int) -> int:
         model = VAE(**config.model_config())
         average = VAE(**config.model_config()) if ema else None
-        optimizer = make_optimizer(model, config)
+        shifts = ShiftAugmentation(model, shift, config.augment_share) if shift else None
+        optimizer = make_optimizer(model, config, shifts)
         limits = Limits(steps, None, StopFlag())
         with HostSyncCounter() as counter:
             train_one_epoch(model, model, optimizer, train, config, TrainState(),
-                            torch.Generator().manual_seed(0), limits, average)  # fmt: skip
+                            torch.Generator().manual_seed(0), limits, average, shifts)  # fmt: skip
         return counter.count
 
     # Reads once per epoch (the loss sums, at its end); none per step.

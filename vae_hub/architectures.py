@@ -7,6 +7,8 @@ logits (B, 1, 28, 28). They are plain nn.Modules: the Hub mixin lives on `vae_hu
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import nn
 
@@ -15,6 +17,18 @@ NUM_PIXELS = 28 * 28
 
 
 # --- "conv": our default --------------------------------------------------------------------
+
+
+class NetworkBiases(NamedTuple):
+    """Per-image biases that condition the conv networks on something the image was given
+    during training (a shift: `vae_hub.training.augmentation`): added to the encoder's
+    hidden layer (B, hidden_dim), the decoder's hidden layer (B, hidden_dim) and the
+    decoder's first 7x7 map (B, channels * 49), each before its activation. Without them
+    the networks compute the plain model."""
+
+    encoder_hidden: torch.Tensor
+    decoder_hidden: torch.Tensor
+    decoder_map: torch.Tensor
 
 
 class ResBlock(nn.Module):
@@ -64,11 +78,15 @@ class ConvEncoder(nn.Module):
         return mu, logvar
 
     def encode_with_context(
-        self, x: torch.Tensor
+        self, x: torch.Tensor, hidden_bias: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(mu, logvar, h): h (B, hidden_dim) is the features the heads read, which an
-        inverse autoregressive flow (`vae_hub.posterior`) takes as its context."""
-        h = self.features(x)  # (B, 1, 28, 28) -> (B, hidden_dim)
+        inverse autoregressive flow (`vae_hub.flow`) takes as its context. `hidden_bias`
+        (B, hidden_dim) is added before the last activation (`NetworkBiases`)."""
+        if hidden_bias is None:
+            h = self.features(x)  # (B, 1, 28, 28) -> (B, hidden_dim)
+        else:
+            h = self.features[-1](self.features[:-1](x) + hidden_bias)
         mu, logvar = self.head(h).chunk(2, dim=1)  # (B, latent_dim) each
         return mu, logvar, h
 
@@ -98,9 +116,13 @@ class ConvDecoder(nn.Module):
             nn.Conv2d(max(1, c // 2), 1, 3, padding=1),  # -> (B, 1, 28, 28) logits
         )
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.fc(z).view(-1, self.channels, 7, 7)  # (B, latent) -> (B, c, 7, 7)
-        return self.body(h)
+    def forward(self, z: torch.Tensor, biases: NetworkBiases | None = None) -> torch.Tensor:
+        if biases is None:
+            h = self.fc(z)  # (B, latent) -> (B, c * 49)
+        else:
+            linear, activation, out = self.fc
+            h = out(activation(linear(z) + biases.decoder_hidden)) + biases.decoder_map
+        return self.body(h.view(-1, self.channels, 7, 7))  # (B, c, 7, 7) -> (B, 1, 28, 28)
 
 
 # --- "genzoo": the original GenZoo VAE, re-stated ---------------------------------------------

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from . import architectures
-from .architectures import IMAGE_SHAPE
+from .architectures import IMAGE_SHAPE, NetworkBiases
 from .flow import IAF
 from .hub_mixin import CARD_TEMPLATE, VAEHubMixin
 from .losses import kl_divergence
@@ -195,21 +195,31 @@ class VAE(
         x: torch.Tensor,
         generator: torch.Generator | None = None,
         labels: torch.Tensor | None = None,
+        biases: NetworkBiases | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits (N, 1, 28, 28), kl (N,)): the two parts of the negative ELBO
         (`losses.elbo_loss`). Training draws one z ~ q(z|x) from `generator`; eval mode is
         deterministic and decodes `embed(x)` (the KL term is then taken at that point).
         With the class-mixture prior, `labels` (N,) make it the ELBO of log p(x, y), the
-        training objective (`vae_hub.priors`); without them, of log p(x)."""
-        mu, logvar, h = self._encode(self._as_images(x))
+        training objective (`vae_hub.priors`); without them, of log p(x). `biases`
+        condition the conv networks on how each image was augmented (`NetworkBiases`)."""
+        mu, logvar, h = self._encode(self._as_images(x), biases)
         if self.training:
             eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         else:
             eps = torch.zeros_like(mu)
         z, _, kl = self._posterior_at(mu, logvar, h, eps[None], labels)  # (1, B, D), _, (1, B)
-        return self.decoder(z[0]), kl[0]
+        decoded = self.decoder(z[0]) if biases is None else self.decoder(z[0], biases)
+        return decoded, kl[0]
 
-    def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def _encode(
+        self, x: torch.Tensor, biases: NetworkBiases | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        if biases is not None:
+            if self.arch != "conv":
+                raise ValueError(f"network biases need the conv arch, not {self.arch!r}")
+            mu, logvar, h = self.encoder.encode_with_context(x, biases.encoder_hidden)
+            return mu, logvar, (h if self.flow is not None else None)
         if self.flow is None:
             return (*self.encoder(x), None)
         return self.encoder.encode_with_context(x)

@@ -54,20 +54,24 @@ def save_checkpoint(
     rng: dict[str, torch.Tensor],
     keep: bool,
     ema: VAE | None = None,
+    augmentation: torch.nn.Module | None = None,
 ) -> Path:
     """Write checkpoints/<name>/ atomically, point latest.json at it, prune the one before
     unless it was marked `keep` (every checkpoint_every epochs).
 
     With weight averaging, the folder's model is the average (the one worth loading) and
-    the raw training weights travel in training_state.safetensors as "raw.*" tensors.
+    the raw training weights travel in training_state.safetensors as "raw.*" tensors; the
+    augmentation's biases (`augmentation.py`), which are not part of the model, as
+    "augmentation.*" tensors.
     """
     folder = run_dir / CHECKPOINTS_DIR
     name = checkpoint_name(state)
     tensors, param_groups = _flatten_optimizer(optimizer)
     tensors.update({f"rng.{k}": v.detach().cpu().contiguous() for k, v in rng.items()})
     if ema is not None:
-        raw = model.state_dict()
-        tensors.update({f"raw.{k}": v.detach().cpu().contiguous() for k, v in raw.items()})
+        tensors.update(_with_prefix("raw.", model.state_dict()))
+    if augmentation is not None:
+        tensors.update(_with_prefix("augmentation.", augmentation.state_dict()))
     metadata = {"state": json.dumps(asdict(state)), "param_groups": json.dumps(param_groups)}
     with atomic_directory(folder / name) as tmp:
         (ema if ema is not None else model).save_pretrained(tmp)
@@ -91,7 +95,7 @@ def has_checkpoint(run_dir: Path) -> bool:
 @dataclass
 class Checkpoint:
     """A checkpoint read back. `raw_weights` is set when `model` is a weight average: the
-    training weights to resume from."""
+    training weights to resume from; `augmentation` when the run augments its data."""
 
     model: VAE
     optimizer_state: dict
@@ -99,6 +103,7 @@ class Checkpoint:
     rng: dict[str, torch.Tensor]
     folder: Path
     raw_weights: dict[str, torch.Tensor] | None
+    augmentation: dict[str, torch.Tensor] | None = None
 
 
 def load_checkpoint(run_dir: Path, map_location: torch.device | str = "cpu") -> Checkpoint:
@@ -115,15 +120,27 @@ def load_checkpoint(run_dir: Path, map_location: torch.device | str = "cpu") -> 
         param_groups = json.loads(metadata["param_groups"])
     except (SafetensorError, OSError, KeyError, TypeError, ValueError) as e:
         raise InvalidModelError(f"{folder / STATE_FILE} is damaged: {e}") from e
-    raw = {k.removeprefix("raw."): v for k, v in tensors.items() if k.startswith("raw.")}
+    raw = _prefixed(tensors, "raw.")
+    augmentation = _prefixed(tensors, "augmentation.")
     return Checkpoint(
         model=model,
         optimizer_state=_unflatten_optimizer(tensors, param_groups),
         state=state,
-        rng={k.removeprefix("rng."): v for k, v in tensors.items() if k.startswith("rng.")},
+        rng=_prefixed(tensors, "rng."),
         folder=folder,
         raw_weights=raw or None,
+        augmentation=augmentation or None,
     )
+
+
+def _with_prefix(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Tensors to save under `prefix`, on the CPU and contiguous, as safetensors wants them."""
+    return {prefix + k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+
+
+def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors saved under `prefix`, with it removed from their names."""
+    return {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
 
 
 def _flatten_optimizer(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list]:

@@ -23,6 +23,7 @@ from ..losses import elbo_loss
 from ..model import VAE, inference
 from ..schedules import cosine, kl_weight
 from . import checkpoints
+from .augmentation import ShiftAugmentation, shift_of
 from .averaging import sync_buffers, update_ema
 from .control import Limits, StopFlag, TrainResult, resolve_device
 from .options import PER_INVOCATION, SAVED_OPTIONS, TrainConfig, recipe_command
@@ -37,9 +38,13 @@ IMAGE_GRID_ROWS = 4
 LOG_EVERY = 50  # steps between reads of the running loss (each read is a host sync)
 
 
-def make_optimizer(model: VAE, config: TrainConfig) -> torch.optim.Optimizer:
-    """Adam; with --weight-decay, AdamW's decoupled decay (Loshchilov & Hutter 2019)."""
-    return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+def make_optimizer(
+    model: VAE, config: TrainConfig, augmentation: ShiftAugmentation | None = None
+) -> torch.optim.Optimizer:
+    """Adam; with --weight-decay, AdamW's decoupled decay (Loshchilov & Hutter 2019). The
+    augmentation's biases, when there are any, are trained with the model."""
+    params = [*model.parameters(), *(augmentation.parameters() if augmentation else ())]
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
 def train_one_epoch(
@@ -52,10 +57,12 @@ def train_one_epoch(
     generator: torch.Generator,
     limits: Limits,
     ema: VAE | None = None,
+    augmentation: ShiftAugmentation | None = None,
 ) -> bool:
     """Run (the rest of) epoch `state.epoch`, updating `state` (and the weight average
     `ema`) in place. Returns True when the epoch finished, False when a limit stopped it
-    part-way (state.batch says where).
+    part-way (state.batch says where). With `augmentation`, a share of each batch is
+    shifted and the networks are told the shifts.
 
     A step never waits for the device: the loss sums stay there and are read every
     LOG_EVERY steps for the progress bar, and once at the end."""
@@ -83,8 +90,11 @@ def train_one_epoch(
     try:
         for idx in data.batch_indices(order, config.batch_size, start=state.batch):
             x = data.as_batch(train.images[idx], config.binarize, generator)  # (B, 1, 28, 28)
+            biases = None
+            if augmentation is not None:
+                x, biases = augmentation(x, generator)  # x shifted: the target is the shifted x
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=x.is_cuda):
-                logits, kl = step_fn(x, generator, train.labels[idx])  # bf16 on CUDA only
+                logits, kl = step_fn(x, generator, train.labels[idx], biases)  # bf16 on CUDA only
             reconstruction, kl = elbo_loss(logits.float(), x, kl.float())
             beta = kl_weight(state.step, per_epoch, config.kl_warmup_epochs)
             for group in optimizer.param_groups:
@@ -154,7 +164,8 @@ def _run(config: TrainConfig) -> TrainResult:
         if saved.raw_weights is not None:  # the folder holds the average; resume the weights
             ema, model = model, copy.deepcopy(model)
             model.load_state_dict(saved.raw_weights)
-        optimizer = make_optimizer(model, config)
+        augmentation = _augmentation(model, config, saved.augmentation, device)
+        optimizer = make_optimizer(model, config, augmentation)
         optimizer.load_state_dict(saved.optimizer_state)
         for group in optimizer.param_groups:  # the saved groups carry the old options
             group.update(weight_decay=config.weight_decay, decoupled_weight_decay=True)
@@ -169,7 +180,8 @@ def _run(config: TrainConfig) -> TrainResult:
             model.prior.set_class_frequencies(counts)
         if config.init_from:
             _load_initial_weights(model, config)
-        optimizer = make_optimizer(model, config)
+        augmentation = _augmentation(model, config, None, device)
+        optimizer = make_optimizer(model, config, augmentation)
         state = checkpoints.TrainState()
     if not config.ema_decay:
         ema = None
@@ -199,20 +211,21 @@ def _run(config: TrainConfig) -> TrainResult:
         try:
             while state.epoch < config.epochs and not limits.reached(state.step, state.elapsed):
                 finished = train_one_epoch(
-                    model, step_fn, optimizer, train, config, state, generator, limits, ema
-                )
+                    model, step_fn, optimizer, train, config, state, generator, limits, ema,
+                    augmentation,
+                )  # fmt: skip
                 if not finished and stop.requested:
                     break
                 last_elbo = _end_epoch(served(), config, state, test, writer, fixed, finished)
                 keep = finished and state.epoch % config.checkpoint_every == 0
                 checkpoints.save_checkpoint(
-                    run_dir, model, optimizer, state, _rng(generator), keep, ema
+                    run_dir, model, optimizer, state, _rng(generator), keep, ema, augmentation
                 )
                 if not finished:
                     break
             if stop.requested:
                 folder = checkpoints.save_checkpoint(
-                    run_dir, model, optimizer, state, _rng(generator), False, ema
+                    run_dir, model, optimizer, state, _rng(generator), False, ema, augmentation
                 )
                 result.interrupted = True
                 print(f"Stopped. Saved {folder}; continue with --resume.")
@@ -340,6 +353,31 @@ def _load_initial_weights(model: VAE, config: TrainConfig) -> None:
     if missing or unexpected:  # the options matched, so this is a bug, not a user error
         raise RuntimeError(f"--init-from: missing {missing}, unexpected {unexpected}")
     print(f"Starting from the weights of {config.init_from}.")
+
+
+def _augmentation(
+    model: VAE, config: TrainConfig, saved: dict[str, torch.Tensor] | None, device: torch.device
+) -> ShiftAugmentation | None:
+    """The run's shift augmentation (None when off), with the checkpoint's biases when
+    resuming; a run cannot continue with another --augment-shift than it was trained with."""
+    augmentation = None
+    if config.augment_shift:
+        augmentation = ShiftAugmentation(model, config.augment_shift, config.augment_share)
+    if config.resume:
+        expected = augmentation.state_dict() if augmentation else {}
+        if _shapes(saved or {}) != _shapes(expected):
+            trained = shift_of(saved)
+            raise ConfigError(
+                f"--resume: the run was trained with --augment-shift {trained}, not "
+                f"{config.augment_shift}; resume it with --augment-shift {trained}"
+            )
+        if augmentation is not None:
+            augmentation.load_state_dict(saved)
+    return augmentation.to(device) if augmentation else None
+
+
+def _shapes(tensors: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in tensors.items()}
 
 
 def _check_model_options(

@@ -28,6 +28,7 @@ from ..data import DEFAULT_DATA_DIR
 from ..errors import ConfigError
 from ..evaluation.report import describe_profiles
 from ..model_config import PRIORS, validate_config
+from .augmentation import MAX_SHIFT
 from .genzoo import read_genzoo_ini
 
 SAVED_OPTIONS = "train_config.json"
@@ -65,6 +66,18 @@ class TrainConfig:
         choices=PRIORS,
     )
     weight_decay: float = _opt(0.0, "AdamW's decoupled weight decay (0: plain Adam)", low=0)
+    augment_shift: int = _opt(
+        0,
+        "distribution augmentation (Jun et al. 2020): move a share of the training images by up "
+        "to this many pixels and tell the networks the shift, so the model learns shifted "
+        "digits beside, not instead of, the unshifted ones (conv arch; the saved model is "
+        "the plain one); 0: off",
+        low=0,
+        below=MAX_SHIFT + 1,
+    )
+    augment_share: float = _opt(
+        0.5, "share of the training images that --augment-shift moves", above=0, below=1
+    )
     ema_decay: float = _opt(
         0.0,
         "keep an exponential moving average of the weights with this decay (e.g. 0.999) and "
@@ -126,6 +139,8 @@ class TrainConfig:
             validate_config(self.model_config(), names=MODEL_FLAGS)
         except ValueError as e:
             raise ConfigError(str(e)) from None
+        if self.augment_shift and self.arch != "conv":
+            raise ConfigError(f"augment_shift needs the conv arch, got arch {self.arch!r}")
         if not self.exp_name or "/" in self.exp_name or self.exp_name in (".", ".."):
             raise ConfigError(f"exp_name must be a plain folder name, got {self.exp_name!r}")
         if self.resume and self.overwrite:
