@@ -215,14 +215,14 @@ class VAE(
     def _encode(
         self, x: torch.Tensor, biases: NetworkBiases | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        if biases is not None:
-            if self.arch != "conv":
-                raise ValueError(f"network biases need the conv arch, not {self.arch!r}")
-            mu, logvar, h = self.encoder.encode_with_context(x, biases.encoder_hidden)
-            return mu, logvar, (h if self.flow is not None else None)
-        if self.flow is None:
+        """(mu, logvar, h): h is the features the flow reads, None without a flow. Only the
+        conv encoder takes biases; ShiftAugmentation and the training options refuse the
+        others before a batch is drawn."""
+        if biases is None and self.flow is None:
             return (*self.encoder(x), None)
-        return self.encoder.encode_with_context(x)
+        hidden_bias = None if biases is None else biases.encoder_hidden
+        mu, logvar, h = self.encoder.encode_with_context(x, hidden_bias)
+        return mu, logvar, (h if self.flow is not None else None)
 
     def _posterior_at(
         self,
