@@ -95,3 +95,5 @@ def test_a_run_with_shifts_resumes_exactly_and_saves_the_plain_model(tmp_path):
     config = json.loads((resumed.final_dir / "config.json").read_text())
     assert "augment_shift" not in config  # the saved model is the plain architecture
     assert VAE.from_pretrained(resumed.final_dir).config["flow_steps"] == 2
+    card = (resumed.final_dir / "README.md").read_text()
+    assert "| Augmentation | 50% of each batch shifted by up to 2 pixels" in card
