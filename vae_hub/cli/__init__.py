@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "push": ("push", "publish a model folder (or an exported Space) to the Hub"),
     "space": ("space", "write a ready-to-run Gradio Space for a model (and push it)"),
     "bench": ("bench", "train recipes for the same time budget and score them side by side"),
+    "speed": ("speed", "seconds per training step of variants of the bundled recipe, side by side"),
     "loadtest": ("loadtest", "concurrent clients against the demo: latency, errors, throughput"),
     "train-judge": ("train_judge", "retrain the classifier that judges samples"),
 }

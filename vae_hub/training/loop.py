@@ -47,6 +47,23 @@ def make_optimizer(
     return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
+def start_model(
+    config: TrainConfig, train: data.MnistSplit, map_points: int
+) -> tuple[VAE, ShiftAugmentation | None, torch.optim.Optimizer]:
+    """A new run's model on the device of `train` (the --init-from weights, when given), its
+    shift biases (None without --augment-shift) and its optimiser. A class mixture is
+    weighted by the digits' frequencies in `train`."""
+    device = train.images.device
+    model = VAE(**config.model_config(latent_map_points=map_points)).to(device)
+    if model.prior is not None:
+        counts = torch.bincount(train.labels, minlength=10).clamp_min(1)
+        model.prior.set_class_frequencies(counts)
+    if config.init_from:
+        _load_initial_weights(model, config)
+    augmentation = _augmentation(model, config, None, device)
+    return model, augmentation, make_optimizer(model, config, augmentation)
+
+
 def train_one_epoch(
     model: VAE,
     step_fn: torch.nn.Module,
@@ -69,7 +86,6 @@ def train_one_epoch(
     model.train()
     device = train.images.device
     per_epoch = data.num_batches(len(train), config.batch_size)
-    total_steps = per_epoch * config.epochs
     order = data.epoch_permutation(len(train), config.seed, state.epoch, device)
     partial = state.partial or {"reconstruction": 0.0, "kl": 0.0, "images": 0.0}
     sums = torch.tensor(  # reconstruction, KL (nats, summed over images)
@@ -90,24 +106,14 @@ def train_one_epoch(
     try:
         for idx in data.batch_indices(order, config.batch_size, start=state.batch):
             x = data.as_batch(train.images[idx], config.binarize, generator)  # (B, 1, 28, 28)
-            biases = None
-            if augmentation is not None:
-                x, biases = augmentation(x, generator)  # x shifted: the target is the shifted x
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=x.is_cuda):
-                logits, kl = step_fn(x, generator, train.labels[idx], biases)  # bf16 on CUDA only
-            reconstruction, kl = elbo_loss(logits.float(), x, kl.float())
-            beta = kl_weight(state.step, per_epoch, config.kl_warmup_epochs)
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(config, state.step, total_steps)
-            optimizer.zero_grad(set_to_none=True)
-            (reconstruction + beta * kl).backward()
-            optimizer.step()
-            if ema is not None:
-                update_ema(ema, model, config.ema_decay, state.step)
+            reconstruction, kl = train_step(
+                model, step_fn, optimizer, x, train.labels[idx], config, state.step, per_epoch,
+                generator, ema=ema, augmentation=augmentation,
+            )  # fmt: skip
             state.step += 1
             state.batch += 1
             n = x.shape[0]
-            sums += torch.stack([reconstruction.detach(), kl.detach()]).double() * n
+            sums += torch.stack([reconstruction, kl]).double() * n
             images += n
             bar.update(1)
             if config.progress and (state.batch % LOG_EVERY == 0 or state.batch == per_epoch):
@@ -124,6 +130,42 @@ def train_one_epoch(
         recon_sum, kl_sum = sums.tolist()
         state.partial = {"reconstruction": recon_sum, "kl": kl_sum, "images": float(images)}
     return finished
+
+
+def train_step(
+    model: VAE,
+    step_fn: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    config: TrainConfig,
+    step: int,
+    per_epoch: int,
+    generator: torch.Generator,
+    *,
+    ema: VAE | None = None,
+    augmentation: ShiftAugmentation | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimiser step on the batch x (B, 1, 28, 28) with its labels (B,), the run's
+    `step`-th: shift a share of it when there is an `augmentation`, set the learning rate
+    and KL weight of this step, update the weights and their average. `step_fn` is `model`
+    or its compiled form. Returns the batch's mean reconstruction and KL terms, detached but
+    left on the device, so that the step does not wait for it."""
+    biases = None
+    if augmentation is not None:
+        x, biases = augmentation(x, generator)  # x shifted: the target is the shifted x
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=x.is_cuda):
+        logits, kl = step_fn(x, generator, labels, biases)  # bf16 on CUDA only
+    reconstruction, kl = elbo_loss(logits.float(), x, kl.float())
+    beta = kl_weight(step, per_epoch, config.kl_warmup_epochs)
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate(config, step, per_epoch * config.epochs)
+    optimizer.zero_grad(set_to_none=True)
+    (reconstruction + beta * kl).backward()
+    optimizer.step()
+    if ema is not None:
+        update_ema(ema, model, config.ema_decay, step)
+    return reconstruction.detach(), kl.detach()
 
 
 def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
@@ -174,14 +216,7 @@ def _run(config: TrainConfig) -> TrainResult:
         state.history = [h for h in state.history if not h.get("partial")]
         print(f"Resuming from {saved.folder} (epoch {state.epoch}, step {state.step}).")
     else:
-        model = VAE(**config.model_config(latent_map_points=map_points)).to(device)
-        if model.prior is not None:  # the mixture's weights: the digits' frequencies
-            counts = torch.bincount(train.labels, minlength=10).clamp_min(1)
-            model.prior.set_class_frequencies(counts)
-        if config.init_from:
-            _load_initial_weights(model, config)
-        augmentation = _augmentation(model, config, None, device)
-        optimizer = make_optimizer(model, config, augmentation)
+        model, augmentation, optimizer = start_model(config, train, map_points)
         state = checkpoints.TrainState()
     if not config.ema_decay:
         ema = None
