@@ -1,5 +1,5 @@
 """Publishing and loading through the real huggingface_hub client, over HTTP, against the
-local Hub stand-in (tests/hub_stand_in.py): push, from_pretrained, Spaces, and failures."""
+local Hub stand-in (tests/hub_stand_in/): push, from_pretrained, Spaces, and failures."""
 
 from __future__ import annotations
 
