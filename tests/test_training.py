@@ -19,7 +19,8 @@ from vae_hub.errors import ConfigError
 from vae_hub.schedules import kl_weight
 from vae_hub.training.checkpoints import LATEST, load_checkpoint
 from vae_hub.training.control import resolve_device
-from vae_hub.training.loop import learning_rate, run
+from vae_hub.training.loop import run
+from vae_hub.training.steps import learning_rate
 
 from .conftest import DATA_DIR, ROOT, tiny_config
 
@@ -419,7 +420,8 @@ def test_a_training_step_never_waits_for_the_device(tmp_path, flow_steps, ema, s
     from vae_hub.training.augmentation import ShiftAugmentation
     from vae_hub.training.checkpoints import TrainState
     from vae_hub.training.control import Limits, StopFlag
-    from vae_hub.training.loop import make_optimizer, train_one_epoch
+    from vae_hub.training.start import make_optimizer
+    from vae_hub.training.steps import train_one_epoch
 
     config = tiny_config(tmp_path, flow_steps=flow_steps, ema_decay=ema, lr_schedule="cosine",
                          kl_warmup_epochs=1.0, batch_size=16, augment_shift=shift)  # fmt: skip

@@ -26,8 +26,9 @@ from ..data import DEFAULT_DATA_DIR, MnistSplit, as_batch, load_mnist, num_batch
 from ..errors import ConfigError
 from ..pretrained import bundled_model_path
 from ..training.control import resolve_device
-from ..training.loop import start_model, train_step
 from ..training.options import FIELDS, NOT_RECIPE, TrainConfig
+from ..training.start import start_model
+from ..training.steps import train_step
 from .bench import machine
 from .common import bounded
 from .train import add_arguments as add_train_arguments

@@ -1,0 +1,100 @@
+"""A run's starting point, fresh or resumed: the model (or the --init-from weights), its
+shift biases and its optimiser, and the checks that a saved model or checkpoint was trained
+with the options given now."""
+
+from __future__ import annotations
+
+import torch
+
+from .. import data
+from ..errors import ConfigError
+from ..model import VAE
+from .augmentation import ShiftAugmentation, shift_of
+from .options import TrainConfig
+
+
+def make_optimizer(
+    model: VAE, config: TrainConfig, augmentation: ShiftAugmentation | None = None
+) -> torch.optim.Optimizer:
+    """Adam; with --weight-decay, AdamW's decoupled decay (Loshchilov & Hutter 2019). The
+    augmentation's biases, when there are any, are trained with the model."""
+    params = [*model.parameters(), *(augmentation.parameters() if augmentation else ())]
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def start_model(
+    config: TrainConfig, train: data.MnistSplit, map_points: int
+) -> tuple[VAE, ShiftAugmentation | None, torch.optim.Optimizer]:
+    """A new run's model on the device of `train` (the --init-from weights, when given), its
+    shift biases (None without --augment-shift) and its optimiser. A class mixture is
+    weighted by the digits' frequencies in `train`."""
+    device = train.images.device
+    model = VAE(**config.model_config(latent_map_points=map_points)).to(device)
+    if model.prior is not None:
+        counts = torch.bincount(train.labels, minlength=10).clamp_min(1)
+        model.prior.set_class_frequencies(counts)
+    if config.init_from:
+        load_initial_weights(model, config)
+    augmentation = run_augmentation(model, config, None, device)
+    return model, augmentation, make_optimizer(model, config, augmentation)
+
+
+def load_initial_weights(model: VAE, config: TrainConfig) -> None:
+    """--init-from: copy the network weights of a saved model into the fresh `model`.
+
+    The class Gaussians and the latent map are left out: they describe the old weights and
+    are fitted again when this run finishes."""
+    source = VAE.from_pretrained(config.init_from)
+    check_model_options(config, source, f"--init-from {config.init_from}: that model")
+    derived = ("class_", "latent_map_")
+    weights = {k: v for k, v in source.state_dict().items() if not k.startswith(derived)}
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    missing = [k for k in missing if not k.startswith(derived)]
+    if missing or unexpected:  # the options matched, so this is a bug, not a user error
+        raise RuntimeError(f"--init-from: missing {missing}, unexpected {unexpected}")
+    print(f"Starting from the weights of {config.init_from}.")
+
+
+def run_augmentation(
+    model: VAE, config: TrainConfig, saved: dict[str, torch.Tensor] | None, device: torch.device
+) -> ShiftAugmentation | None:
+    """The run's shift augmentation (None when off), with the checkpoint's biases when
+    resuming; a run cannot continue with another --augment-shift than it was trained with."""
+    augmentation = None
+    if config.augment_shift:
+        augmentation = ShiftAugmentation(model, config.augment_shift, config.augment_share)
+    if config.resume:
+        expected = augmentation.state_dict() if augmentation else {}
+        if _shapes(saved or {}) != _shapes(expected):
+            trained = shift_of(saved)
+            raise ConfigError(
+                f"--resume: the run was trained with --augment-shift {trained}, not "
+                f"{config.augment_shift}; resume it with --augment-shift {trained}"
+            )
+        if augmentation is not None:
+            augmentation.load_state_dict(saved)
+    return augmentation.to(device) if augmentation else None
+
+
+def _shapes(tensors: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in tensors.items()}
+
+
+def check_model_options(
+    config: TrainConfig,
+    model: VAE,
+    what: str,
+    advice: str = (
+        "pass the same --arch/--latent-dim/--channels/--hidden-dim/--flow-steps/--prior/--binarize"
+    ),
+) -> None:
+    """The options that shape the network must match those `model` was built with."""
+    wanted = config.model_config()
+    del wanted["latent_map_points"]  # the map is refitted at the end of every run
+    if config.hidden_dim is None:
+        del wanted["hidden_dim"]  # the arch's default: whatever the saved model resolved
+    saved = model.config
+    different = {k: (saved.get(k), v) for k, v in wanted.items() if saved.get(k) != v}
+    if different:
+        detail = ", ".join(f"{k}: saved {a!r} vs now {b!r}" for k, (a, b) in different.items())
+        raise ConfigError(f"{what} was trained with different model options ({detail}); {advice}")
