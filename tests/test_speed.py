@@ -57,6 +57,8 @@ def test_speed_prints_a_table_and_writes_json(tmp_path, capsys):
     assert code == 0
     assert "| --augment-shift 0 --batch-size 8 |" in printed and "| 1.000 |" in printed
     assert "| --augment-shift 1 --batch-size 8 |" in printed and "Machine:" in printed
+    epochs = bundled_recipe()["epochs"]
+    assert printed.count(f"| {epochs} epochs: ") == 2
     rows = json.loads(out.read_text())["rows"]
     assert [r["variant"] for r in rows] == [
         "--augment-shift 0 --batch-size 8",

@@ -20,6 +20,7 @@ import statistics
 import time
 
 import torch
+from tqdm.auto import tqdm
 
 from ..atomic import atomic_write_json
 from ..data import DEFAULT_DATA_DIR, MnistSplit, as_batch, load_mnist, num_batches
@@ -102,32 +103,53 @@ class Trainer:
 
 
 def measure(
-    trainers: list[Trainer], blocks: int, block_steps: int, warmup_steps: int
+    trainers: list[Trainer],
+    blocks: int,
+    block_steps: int,
+    warmup_steps: int,
+    progress: bool = False,
 ) -> list[list[float]]:
     """Seconds per step of each trainer in each of `blocks` blocks, taken in turns: forward
     order in even blocks, reverse in odd ones, so no variant always runs first."""
-    for trainer in trainers if warmup_steps else ():
-        trainer.run(warmup_steps)
-    times: list[list[float]] = [[] for _ in trainers]
-    for block in range(blocks):
-        order = range(len(trainers)) if block % 2 == 0 else reversed(range(len(trainers)))
-        for i in order:
-            times[i].append(trainers[i].run(block_steps))
+    warmups = trainers if warmup_steps else []
+    bar = tqdm(
+        total=len(warmups) * warmup_steps + len(trainers) * blocks * block_steps,
+        unit="step",
+        disable=not progress,
+        leave=False,
+    )
+    with bar:
+        for i, trainer in enumerate(warmups):
+            bar.set_description(f"warm-up {i + 1}/{len(warmups)}")
+            trainer.run(warmup_steps)
+            bar.update(warmup_steps)
+        times: list[list[float]] = [[] for _ in trainers]
+        for block in range(blocks):
+            bar.set_description(f"turn {block + 1}/{blocks}")
+            order = range(len(trainers)) if block % 2 == 0 else reversed(range(len(trainers)))
+            for i in order:
+                times[i].append(trainers[i].run(block_steps))
+                bar.update(block_steps)
     return times
 
 
-def format_rows(variants: list[str], times: list[list[float]]) -> str:
+def format_rows(variants: list[str], trainers: list[Trainer], times: list[list[float]]) -> str:
+    """The table: each variant's median seconds per step, their spread, the ratio to the
+    first, and what its epochs of steps would take at that median (the per-epoch test
+    ELBO and the end-of-run evaluation not included)."""
     reference = statistics.median(times[0])
     lines = [
         "| variant (train.py flags on top of the bundled recipe) | s/step (median) "
-        "| min - max | ratio to the first |",
-        "| --- | --- | --- | --- |",
+        "| min - max | ratio to the first | its epochs of steps |",
+        "| --- | --- | --- | --- | --- |",
     ]
-    for flags, row in zip(variants, times, strict=True):
+    for flags, trainer, row in zip(variants, trainers, times, strict=True):
         median = statistics.median(row)
+        epochs = trainer.config.epochs
+        minutes = median * trainer.per_epoch * epochs / 60
         lines.append(
             f"| {flags or '(the recipe as is)'} | {median:.4f} | {min(row):.4f} - "
-            f"{max(row):.4f} | {median / reference:.3f} |"
+            f"{max(row):.4f} | {median / reference:.3f} | {epochs} epochs: {minutes:.0f} min |"
         )
     return "\n".join(lines)
 
@@ -157,6 +179,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads", type=bounded(int, low=1), default=None, help="CPU threads for torch"
     )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--out", default=None, help="also write the results as JSON here")
 
 
@@ -168,13 +191,15 @@ def execute(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     train = load_mnist(args.data_dir, train=True).to(device)
     trainers = [Trainer(config, train) for config in configs]
-    times = measure(trainers, args.blocks, args.block_steps, args.warmup_steps)
+    times = measure(
+        trainers, args.blocks, args.block_steps, args.warmup_steps, progress=not args.quiet
+    )
     command = shlex.join(["vae-hub", "speed", *args.argv])
     print(f"\nMachine: {machine()}, {device}\nCommand: {command}\n")
-    print(format_rows(args.variants, times))
+    print(format_rows(args.variants, trainers, times))
     print(
-        f"\n({args.blocks} turns of {args.block_steps} steps per variant, batch size "
-        f"{configs[0].batch_size})"
+        f"\n({args.blocks} turns of {args.block_steps} steps per variant; an epoch is "
+        f"{len(train):,} training images)"
     )
     if args.out:
         pairs = zip(args.variants, times, strict=True)
