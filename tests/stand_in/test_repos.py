@@ -1,10 +1,5 @@
-"""The Hub stand-in (tests/hub_stand_in/) driven by the real huggingface_hub client.
-
-These tests prove that the stand-in answers what huggingface_hub 2.4 actually sends, so that
-tests of vae_hub's publishing code can rely on it. Nothing in huggingface_hub is patched: the
-client reaches the stand-in through HF_ENDPOINT, set before huggingface_hub is first imported
-(by tests/conftest.py, or by the guarded call below when this module runs on its own).
-"""
+"""Repos and files: create, upload, list, download, revisions; Spaces, datasets and
+ModelHubMixin; what the stand-in answers to requests it does not know."""
 
 from __future__ import annotations
 
@@ -13,81 +8,19 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import httpx2  # the client's HTTP library (its connection errors are httpx2's)
 import pytest
 from huggingface_hub import HfApi, ModelHubMixin, hf_hub_download, snapshot_download
 from huggingface_hub.errors import (
     HfHubHTTPError,
-    LocalTokenNotFoundError,
     RemoteEntryNotFoundError,
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
 
-from .hub_stand_in import INVALID_CREDENTIALS, HubStandIn, git_blob_sha1
+from ..hub_stand_in import HubStandIn, git_blob_sha1
+from .files import MODEL_FILES, SPACE_README, as_bytes, write_folder
 
 # tests/conftest.py points huggingface_hub at the shared stand-in and provides `hub`.
-
-README = """---
-license: mit
-tags:
-- vae
-- mnist
-library_name: vae-hub
----
-
-# A tiny model
-
-Used by the Hub stand-in tests.
-"""
-
-SPACE_README = """---
-title: VAE demo
-emoji: 🎨
-colorFrom: blue
-colorTo: green
-sdk: gradio
-sdk_version: 6.31.0
-app_file: app.py
-pinned: false
----
-"""
-
-
-def write_folder(root: Path, files: dict[str, bytes | str]) -> Path:
-    for name, content in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, str):
-            path.write_text(content, encoding="utf-8")
-        else:
-            path.write_bytes(content)
-    return root
-
-
-MODEL_FILES: dict[str, bytes | str] = {
-    "README.md": README,
-    "config.json": json.dumps({"latent_dim": 4, "hidden_dim": 32}),
-    "model.safetensors": bytes(range(256)) * 40,
-    "samples/grid.png": b"\x89PNG\r\n\x1a\n" + b"\x00" * 100,
-}
-
-
-def as_bytes(files: dict[str, bytes | str]) -> dict[str, bytes]:
-    return {k: v.encode() if isinstance(v, str) else v for k, v in files.items()}
-
-
-@pytest.fixture
-def api(hub: HubStandIn) -> HfApi:
-    return HfApi()  # default endpoint: HF_ENDPOINT, i.e. the stand-in
-
-
-@pytest.fixture
-def uploaded(hub: HubStandIn, api: HfApi, tmp_path: Path):
-    """tester/tiny-vae holding MODEL_FILES, uploaded with upload_folder; returns its CommitInfo."""
-    api.create_repo("tester/tiny-vae")
-    folder = write_folder(tmp_path / "upload", MODEL_FILES)
-    return api.upload_folder(folder_path=folder, repo_id="tester/tiny-vae", commit_message="Add")
 
 
 def test_the_client_is_pointed_at_the_stand_in(hub: HubStandIn):
@@ -282,71 +215,29 @@ def test_missing_revision_file_and_repo(hub: HubStandIn, api: HfApi, uploaded, t
     assert api.repo_exists("tester/tiny-vae")
 
 
-def test_private_repo_needs_a_valid_token(hub: HubStandIn, api: HfApi, tmp_path: Path):
-    hub.valid_tokens = {"hf_good"}
-    api.create_repo("tester/secret", private=True, token="hf_good")
-    assert hub.repo("tester/secret").private
-    folder = write_folder(tmp_path / "up", {"weights.bin": b"\x01\x02"})
-    api.upload_folder(folder_path=folder, repo_id="tester/secret", token="hf_good")
-
-    # No token: the Hub answers 401 RepoNotFound, as if the repo did not exist.
-    with pytest.raises(RepositoryNotFoundError) as info:
-        api.model_info("tester/secret")
-    assert info.value.response.status_code == 401
-    with pytest.raises(RepositoryNotFoundError):
-        hf_hub_download("tester/secret", "weights.bin", cache_dir=tmp_path / "c")
-    # A wrong token is refused as such (a plain HfHubHTTPError, not RepositoryNotFoundError).
-    with pytest.raises(HfHubHTTPError) as info:
-        api.model_info("tester/secret", token="hf_bad")
-    assert not isinstance(info.value, RepositoryNotFoundError)
-    assert info.value.response.status_code == 401
-    assert INVALID_CREDENTIALS in str(info.value)
-
-    assert api.model_info("tester/secret", token="hf_good").private is True
-    path = hf_hub_download(
-        "tester/secret", "weights.bin", cache_dir=tmp_path / "c", token="hf_good"
+def test_resolve_headers_and_ranges(hub: HubStandIn):
+    """The raw protocol of /resolve, which hf_hub_download depends on."""
+    content = b"0123456789"
+    hub.add_repo("tester/raw", {"d/f.bin": content})
+    head_oid = hub.commits("tester/raw")[-1]
+    request = urllib.request.Request(f"{hub.url}/tester/raw/resolve/main/d/f.bin", method="HEAD")
+    with urllib.request.urlopen(request) as response:
+        assert response.headers["X-Repo-Commit"] == head_oid
+        assert response.headers["ETag"] == f'"{git_blob_sha1(content)}"'
+        assert response.headers["Content-Length"] == "10"
+        assert response.read() == b""
+    ranged = urllib.request.Request(
+        f"{hub.url}/tester/raw/resolve/{head_oid}/d/f.bin", headers={"Range": "bytes=4-"}
     )
-    assert Path(path).read_bytes() == b"\x01\x02"
-    assert hub.tokens_seen == {"hf_good", "hf_bad"}
-    assert None in hub.authorization_headers
-
-
-def test_token_from_hf_token_environment_variable(hub, api, monkeypatch, tmp_path):
-    hub.valid_tokens = {"hf_env"}
-    monkeypatch.setenv("HF_TOKEN", "hf_env")  # read by the client at each call
-    api.create_repo("tester/env-token")
-    assert api.whoami()["name"] == "tester"
-    assert set(hub.authorization_headers) == {"Bearer hf_env"}
-
-
-def test_writes_need_a_valid_token_when_tokens_are_checked(hub: HubStandIn, api: HfApi, tmp_path):
-    hub.valid_tokens = {"hf_good"}
-    with pytest.raises(HfHubHTTPError) as info:
-        api.create_repo("tester/no-token")
-    assert info.value.response.status_code == 401
-    assert info.value.response.headers["X-Error-Message"] == INVALID_CREDENTIALS
-    assert not hub.repo_exists("tester/no-token")
-
-    api.create_repo("tester/writable", token="hf_good")
-    folder = write_folder(tmp_path / "up", {"a.txt": "a"})
-    with pytest.raises(HfHubHTTPError) as info:
-        api.upload_folder(folder_path=folder, repo_id="tester/writable", token="hf_bad")
-    assert info.value.response.status_code == 401
-    assert list(hub.files("tester/writable")) == [".gitattributes"]
-
-
-def test_whoami(hub: HubStandIn, api: HfApi):
-    hub.valid_tokens = {"hf_good"}
-    assert api.whoami(token="hf_good")["name"] == "tester"
-    assert api.whoami(token="hf_good")["type"] == "user"
-    with pytest.raises(HfHubHTTPError, match="Invalid user token") as info:
-        api.whoami(token="hf_bad")
-    assert info.value.response.status_code == 401
-    # Without any token the client refuses before sending anything.
-    before = len(hub.requests)
-    with pytest.raises(LocalTokenNotFoundError):
-        api.whoami()
-    assert len(hub.requests) == before
+    with urllib.request.urlopen(ranged) as response:
+        assert response.status == 206
+        assert response.read() == b"456789"
+        assert response.headers["Content-Range"] == "bytes 4-9/10"
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(f"{hub.url}/tester/raw/resolve/main/missing")
+    assert info.value.code == 404
+    assert info.value.headers["X-Error-Code"] == "EntryNotFound"
+    assert info.value.headers["X-Repo-Commit"] == head_oid
 
 
 def test_space_create_upload_download(hub: HubStandIn, api: HfApi, tmp_path: Path):
@@ -408,153 +299,3 @@ def test_model_hub_mixin_push_and_from_pretrained(hub: HubStandIn, tmp_path: Pat
     assert b"stand-in" in hub.files("tester/counter")["README.md"]
     loaded = Counter.from_pretrained("tester/counter", cache_dir=tmp_path / "cache")
     assert (loaded.start, loaded.step) == (7, 3)
-
-
-@pytest.mark.parametrize("status", [401, 403, 404, 500])
-def test_create_repo_failures(hub: HubStandIn, api: HfApi, status: int):
-    failure = hub.fail("create", status)
-    with pytest.raises(HfHubHTTPError) as info:
-        api.create_repo("tester/refused")
-    assert info.value.response.status_code == status
-    # Without X-Error-Code these stay plain HfHubHTTPError (the 401 -> RepositoryNotFoundError
-    # guess of the client only applies to https:// Hub URLs).
-    assert type(info.value) is HfHubHTTPError
-    assert failure.hits == 1  # create_repo does not retry, not even on 5xx
-    assert not hub.repo_exists("tester/refused")
-
-
-def test_injected_error_code_selects_the_client_exception(hub: HubStandIn, api: HfApi):
-    hub.fail("info", 404, error_code="RepoNotFound", times=1)
-    hub.add_repo("tester/there")
-    with pytest.raises(RepositoryNotFoundError):
-        api.model_info("tester/there")
-    assert api.model_info("tester/there").id == "tester/there"  # times=1: answered once
-
-
-def test_create_repo_exist_ok_survives_403_when_the_repo_exists(hub: HubStandIn, api: HfApi):
-    # With exist_ok=True the client answers 401/402/403 from create by checking repo_info.
-    hub.add_repo("tester/mine")
-    hub.fail("create", 403)
-    assert api.create_repo("tester/mine", exist_ok=True) == f"{hub.url}/tester/mine"
-    with pytest.raises(HfHubHTTPError) as info:
-        api.create_repo("tester/not-mine", exist_ok=True)
-    assert info.value.response.status_code == 403
-
-
-def test_commit_answering_500_raises(hub: HubStandIn, api: HfApi, tmp_path: Path):
-    api.create_repo("tester/broken")
-    failure = hub.fail("commit", 500)
-    folder = write_folder(tmp_path / "up", {"a.txt": "a"})
-    with pytest.raises(HfHubHTTPError) as info:
-        api.upload_folder(folder_path=folder, repo_id="tester/broken")
-    assert info.value.response.status_code == 500
-    assert failure.hits == 1  # the commit POST of create_commit is not retried
-    assert list(hub.files("tester/broken")) == [".gitattributes"]
-
-
-def test_preupload_500_is_retried_by_the_client(hub: HubStandIn, api: HfApi, tmp_path: Path):
-    # preupload goes through http_backoff: a 5xx is retried after 1 s (then 2, 4, 8, 8 s), so
-    # an always-failing preupload would take ~23 s to raise. One failure is enough here.
-    api.create_repo("tester/flaky")
-    failure = hub.fail("preupload", 503, times=1)
-    folder = write_folder(tmp_path / "up", {"a.txt": "a"})
-    api.upload_folder(folder_path=folder, repo_id="tester/flaky")
-    assert failure.hits == 1
-    assert hub.requests.count(("POST", "/api/models/tester/flaky/preupload/main")) == 2
-    assert hub.files("tester/flaky")["a.txt"] == b"a"
-
-
-def test_regex_failure_target(hub: HubStandIn, api: HfApi, uploaded, tmp_path: Path):
-    hub.fail(r"^HEAD /tester/tiny-vae/resolve/main/config\.json$", 404, error_code="EntryNotFound")
-    with pytest.raises(RemoteEntryNotFoundError):
-        hf_hub_download("tester/tiny-vae", "config.json", cache_dir=tmp_path)
-    hub.clear_failures()
-    assert Path(hf_hub_download("tester/tiny-vae", "config.json", cache_dir=tmp_path)).is_file()
-
-
-def test_stopped_hub_refuses_connections(hub: HubStandIn, api: HfApi, uploaded, tmp_path):
-    cached = hf_hub_download("tester/tiny-vae", "config.json", cache_dir=tmp_path)
-    hub.stop()
-    # HfApi calls surface the transport error itself: httpx2.ConnectError ("[Errno 111]
-    # Connection refused"), which is neither an HfHubHTTPError nor an OSError.
-    with pytest.raises(httpx2.ConnectError):
-        api.model_info("tester/tiny-vae")
-    with pytest.raises(httpx2.ConnectError):
-        api.create_repo("tester/while-down")
-    # hf_hub_download falls back to the cache at once when the file is there...
-    assert hf_hub_download("tester/tiny-vae", "config.json", cache_dir=tmp_path) == cached
-    # ...and with nothing cached raises huggingface_hub.errors.LocalEntryNotFoundError, but only
-    # after retrying the HEAD with backoff for ~23 s (checked by hand; too slow for the suite).
-    # Uploads are slow to fail too: preupload retries connection errors the same way.
-
-    hub.start()  # the same port and state: the client needs no reconfiguration
-    assert api.model_info("tester/tiny-vae").sha == uploaded.oid
-
-
-def test_hub_fixture_restarts_a_stopped_hub(hub: HubStandIn):
-    # Runs after test_stopped_hub_refuses_connections in file order; must pass on its own too.
-    assert hub.running
-    assert hub.requests == []
-    with pytest.raises(urllib.error.HTTPError) as info:  # an answer, not a refused connection
-        urllib.request.urlopen(f"{hub.url}/api/models/tester/nothing")
-    assert info.value.code == 401
-    assert info.value.headers["X-Error-Code"] == "RepoNotFound"
-
-
-def test_resolve_headers_and_ranges(hub: HubStandIn):
-    """The raw protocol of /resolve, which hf_hub_download depends on."""
-    content = b"0123456789"
-    hub.add_repo("tester/raw", {"d/f.bin": content})
-    head_oid = hub.commits("tester/raw")[-1]
-    request = urllib.request.Request(f"{hub.url}/tester/raw/resolve/main/d/f.bin", method="HEAD")
-    with urllib.request.urlopen(request) as response:
-        assert response.headers["X-Repo-Commit"] == head_oid
-        assert response.headers["ETag"] == f'"{git_blob_sha1(content)}"'
-        assert response.headers["Content-Length"] == "10"
-        assert response.read() == b""
-    ranged = urllib.request.Request(
-        f"{hub.url}/tester/raw/resolve/{head_oid}/d/f.bin", headers={"Range": "bytes=4-"}
-    )
-    with urllib.request.urlopen(ranged) as response:
-        assert response.status == 206
-        assert response.read() == b"456789"
-        assert response.headers["Content-Range"] == "bytes 4-9/10"
-    with pytest.raises(urllib.error.HTTPError) as info:
-        urllib.request.urlopen(f"{hub.url}/tester/raw/resolve/main/missing")
-    assert info.value.code == 404
-    assert info.value.headers["X-Error-Code"] == "EntryNotFound"
-    assert info.value.headers["X-Repo-Commit"] == head_oid
-
-
-def test_separate_instance_as_context_manager():
-    with HubStandIn(valid_tokens={"t"}) as other:
-        assert other.url.startswith("http://127.0.0.1:")
-        other.add_repo("someone/thing", {"a": b"b"})
-        assert other.files("someone/thing")["a"] == b"b"
-        with urllib.request.urlopen(f"{other.url}/someone/thing/resolve/main/a") as response:
-            assert response.read() == b"b"
-        url = other.url
-    with pytest.raises(urllib.error.URLError):
-        urllib.request.urlopen(f"{url}/api/whoami-v2", timeout=5)
-
-
-def test_reset_forgets_everything(hub: HubStandIn, api: HfApi):
-    hub.valid_tokens = {"x"}
-    hub.add_repo("tester/old")
-    hub.fail("create", 500)
-    api.whoami(token="x")
-    hub.reset()
-    assert hub.valid_tokens is None
-    assert not hub.repo_exists("tester/old")
-    assert hub.requests == []
-    api.create_repo("tester/fresh")  # no failure left
-
-
-def test_never_prints_requests_or_tokens(hub: HubStandIn, api: HfApi, capfd):
-    hub.valid_tokens = {"hf_do_not_print"}
-    api.whoami(token="hf_do_not_print")
-    with pytest.raises(HfHubHTTPError):
-        api.whoami(token="hf_wrong_do_not_print")
-    out, err = capfd.readouterr()
-    assert "do_not_print" not in out + err
-    assert "whoami" not in out + err
