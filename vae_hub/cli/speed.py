@@ -198,8 +198,8 @@ def execute(args: argparse.Namespace) -> int:
     print(f"\nMachine: {machine()}, {device}\nCommand: {command}\n")
     print(format_rows(args.variants, trainers, times))
     print(
-        f"\n({args.blocks} turns of {args.block_steps} steps per variant; an epoch is "
-        f"{len(train):,} training images)"
+        f"\n({args.blocks} turn{'s' * (args.blocks != 1)} of {args.block_steps} steps per "
+        f"variant; an epoch is {len(train):,} training images)"
     )
     if args.out:
         pairs = zip(args.variants, times, strict=True)
