@@ -74,6 +74,7 @@ def test_speed_prints_a_table_and_writes_json(tmp_path, capsys):
         ("--augment-shift 9", "variant '--augment-shift 9': augment_shift must be < 5, got 9"),
         ("--arch mlp", "variant '--arch mlp': --flow-steps needs the conv arch"),
         ("--arch cnn", "variant '--arch cnn': argument --arch: invalid choice: 'cnn'"),
+        ("--config x.toml", "variant '--config x.toml': --config is not read here"),
         ("--lr 'unclosed", 'variant "--lr \'unclosed": No closing quotation'),
     ],
 )

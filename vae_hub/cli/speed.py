@@ -62,6 +62,8 @@ def variant_config(recipe: dict, flags: str, data_dir: str) -> TrainConfig:
         given, unknown = parser.parse_known_args(shlex.split(flags))
         if unknown:
             raise ConfigError(f"not a train.py option: {' '.join(unknown)}")
+        if hasattr(given, "config"):
+            raise ConfigError("--config is not read here; give the options as flags")
         given = {k: v for k, v in vars(given).items() if k in FIELDS}
         return TrainConfig(**{**recipe, **given, "data_dir": data_dir})
     except (ValueError, argparse.ArgumentError, ConfigError) as e:
