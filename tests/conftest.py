@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -105,3 +107,40 @@ def client(server):
     from gradio_client import Client
 
     return Client(server, verbose=False)
+
+
+def train_cmd(tmp_path, *extra):
+    """`python train.py` of a tiny model in tmp_path/long, for runs in a subprocess."""
+    return [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "--data-dir",
+        str(DATA_DIR),
+        "--no-download",
+        "--output-dir",
+        str(tmp_path),
+        "--exp-name",
+        "long",
+        "--channels",
+        "4",
+        "--hidden-dim",
+        "32",
+        "--latent-dim",
+        "4",
+        "--batch-size",
+        "32",
+        "--t-sne-points",
+        "0",
+        "--eval",
+        "none",  # these tests are about stopping and resuming; evaluation has its own
+        "--no-progress",
+        *extra,
+    ]
+
+
+def wait_for(path, timeout=120):
+    """Block until `path` exists (a subprocess run got that far)."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)

@@ -11,10 +11,9 @@ import time
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from vae_hub import VAE
-from vae_hub.atomic import atomic_directory
 from vae_hub.errors import ConfigError
 from vae_hub.schedules import kl_weight
 from vae_hub.training.checkpoints import LATEST, load_checkpoint
@@ -22,7 +21,7 @@ from vae_hub.training.control import resolve_device
 from vae_hub.training.loop import run
 from vae_hub.training.steps import learning_rate
 
-from .conftest import DATA_DIR, ROOT, tiny_config
+from .conftest import DATA_DIR, tiny_config, train_cmd, wait_for
 
 
 def test_a_run_writes_checkpoints_images_tsne_and_tensorboard(trained_model_dir):
@@ -154,60 +153,14 @@ def test_unavailable_device_is_a_clear_error():
     assert resolve_device("auto").type in ("cpu", "mps")
 
 
-def test_atomic_directory_keeps_the_old_folder_when_writing_fails(tmp_path):
-    target = tmp_path / "ckpt"
-    with atomic_directory(target) as tmp:
-        (tmp / "a.txt").write_text("old")
-    with pytest.raises(RuntimeError), atomic_directory(target) as tmp:
-        (tmp / "a.txt").write_text("half")
-        raise RuntimeError("killed")
-    assert (target / "a.txt").read_text() == "old"
-    assert [p.name for p in tmp_path.iterdir()] == ["ckpt"]
-
-
-def _train_cmd(tmp_path, *extra):
-    return [
-        sys.executable,
-        str(ROOT / "train.py"),
-        "--data-dir",
-        str(DATA_DIR),
-        "--no-download",
-        "--output-dir",
-        str(tmp_path),
-        "--exp-name",
-        "long",
-        "--channels",
-        "4",
-        "--hidden-dim",
-        "32",
-        "--latent-dim",
-        "4",
-        "--batch-size",
-        "32",
-        "--t-sne-points",
-        "0",
-        "--eval",
-        "none",  # these tests are about stopping and resuming; evaluation has its own
-        "--no-progress",
-        *extra,
-    ]
-
-
-def _wait_for(path, timeout=120):
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.05)
-
-
 def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path):
     proc = subprocess.Popen(
-        _train_cmd(tmp_path, "--epochs", "500"),
+        train_cmd(tmp_path, "--epochs", "500"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    _wait_for(tmp_path / "long" / "checkpoints" / LATEST)
+    wait_for(tmp_path / "long" / "checkpoints" / LATEST)
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
@@ -215,7 +168,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path):
     assert "continue with --resume" in out and "Traceback" not in err
     state = load_checkpoint(tmp_path / "long").state
     done = subprocess.run(
-        _train_cmd(tmp_path, "--resume", "--max-steps", str(state.step + 3)),
+        train_cmd(tmp_path, "--resume", "--max-steps", str(state.step + 3)),
         capture_output=True,
         text=True,
         timeout=300,
@@ -232,9 +185,9 @@ def test_a_run_killed_at_any_moment_still_resumes(tmp_path):
     for attempt in range(4):
         extra = ("--epochs", "500") if attempt == 0 else ("--resume",)
         proc = subprocess.Popen(
-            _train_cmd(tmp_path, *extra), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            train_cmd(tmp_path, *extra), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
-        _wait_for(folder / LATEST)
+        wait_for(folder / LATEST)
         time.sleep(0.2 + 0.37 * attempt)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
@@ -243,7 +196,7 @@ def test_a_run_killed_at_any_moment_still_resumes(tmp_path):
         assert VAE.from_pretrained(saved.folder).config["latent_dim"] == 4
         assert saved.optimizer_state["state"] and {"generator", "torch"} <= set(saved.rng)
     done = subprocess.run(
-        _train_cmd(tmp_path, "--resume", "--max-steps", str(state.step + 2)),
+        train_cmd(tmp_path, "--resume", "--max-steps", str(state.step + 2)),
         capture_output=True,
         text=True,
         timeout=300,
@@ -295,95 +248,7 @@ def test_weight_decay_is_decoupled_and_a_resumed_run_takes_the_new_value(tmp_pat
     assert group["weight_decay"] == 0.1 and group["decoupled_weight_decay"]
 
 
-def test_atomic_writes_get_the_usual_permissions(tmp_path):
-    from vae_hub.atomic import atomic_write_text
-
-    old = os.umask(0o022)
-    try:
-        atomic_write_text(tmp_path / "a.json", "{}")
-        with atomic_directory(tmp_path / "folder") as folder:
-            (folder / "x").write_text("x")
-            save_file({"t": torch.zeros(1)}, str(folder / "t.safetensors"))
-        VAE(latent_dim=2, channels=2, hidden_dim=4).save_pretrained(tmp_path / "model")
-    finally:
-        os.umask(old)
-    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
-    assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o755
-    # safetensors writes 0600 through its own temporary file; what we save is readable
-    assert (tmp_path / "folder" / "t.safetensors").stat().st_mode & 0o777 == 0o644
-    assert (tmp_path / "model" / "model.safetensors").stat().st_mode & 0o777 == 0o644
-
-
 # --- a failing disk, and runs stopped before their first checkpoint ----------------------------
-
-
-def _with_file_size_limit(limit: int):
-    """A child process whose files cannot grow past `limit` bytes: writes beyond it fail
-    with EFBIG, as they would with ENOSPC on a full disk (and unlike a read-only folder,
-    this also holds when the tests run as root)."""
-    import resource
-
-    def apply() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # fail the write, do not kill
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    return apply
-
-
-def test_a_full_disk_is_one_line_naming_the_file_and_the_way_on(tmp_path):
-    cmd = _train_cmd(tmp_path, "--epochs", "2")
-    first = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=300, preexec_fn=_with_file_size_limit(40_000)
-    )
-    assert first.returncode == 2, first.stderr
-    lines = first.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in first.stderr, first.stderr
-    assert lines[0].startswith("error: cannot write") and str(tmp_path) in lines[0]
-    assert "File too large" in lines[0] and "No checkpoint was written yet" in lines[0]
-    # one good epoch, then the disk fills while the second checkpoint is written
-    ok = subprocess.run([*cmd[:-1], "1"], capture_output=True, text=True, timeout=300)
-    assert ok.returncode == 0, ok.stderr
-    full = subprocess.run(
-        _train_cmd(tmp_path, "--resume", "--epochs", "2"),
-        capture_output=True, text=True, timeout=300, preexec_fn=_with_file_size_limit(40_000),
-    )  # fmt: skip
-    good = tmp_path / "long" / "checkpoints" / "epoch-0001"
-    assert full.returncode == 2 and f"The last good checkpoint is {good}" in full.stderr
-    assert "--resume" in full.stderr and len(full.stderr.strip().splitlines()) == 1
-    assert load_checkpoint(tmp_path / "long").folder == good  # nothing was lost
-
-
-def test_a_run_killed_before_its_first_checkpoint_gets_consistent_advice(tmp_path):
-    run_dir = tmp_path / "long"
-    proc = subprocess.Popen(
-        _train_cmd(tmp_path, "--epochs", "3", "--batch-size", "1"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    _wait_for(run_dir / "train_config.json")
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=60)
-    assert not (run_dir / "checkpoints" / LATEST).exists()  # killed before the first one
-    resume = subprocess.run(
-        _train_cmd(tmp_path, "--resume"), capture_output=True, text=True, timeout=300
-    )
-    assert resume.returncode == 2 and "holds no checkpoint" in resume.stderr
-    assert "without --resume" in resume.stderr and "--overwrite" not in resume.stderr
-    again = subprocess.run(
-        _train_cmd(tmp_path, "--max-steps", "2"), capture_output=True, text=True, timeout=300
-    )
-    assert again.returncode == 0, again.stderr
-    assert "starting anew" in again.stdout
-
-
-def test_a_folder_of_other_files_is_never_replaced_without_overwrite(tmp_path):
-    (tmp_path / "mnist").mkdir()
-    (tmp_path / "mnist" / "notes.txt").write_text("mine")
-    with pytest.raises(ConfigError, match="holds files but no checkpoint.*--overwrite"):
-        run(tiny_config(tmp_path, max_steps=1, t_sne_points=0))
-    with pytest.raises(ConfigError, match="without --resume.*with --overwrite"):
-        run(tiny_config(tmp_path, resume=True))
-    assert (tmp_path / "mnist" / "notes.txt").read_text() == "mine"
 
 
 # --- the training step never waits for the device ---------------------------------------------
