@@ -109,33 +109,22 @@ def client(server):
     return Client(server, verbose=False)
 
 
+# The TINY networks and data as command-line flags, for runs in a subprocess.
+TINY_FLAGS = [
+    "--data-dir", str(DATA_DIR), "--no-download", "--channels", str(TINY["channels"]),
+    "--hidden-dim", str(TINY["hidden_dim"]), "--latent-dim", str(TINY["latent_dim"]),
+    "--no-progress",
+]  # fmt: skip
+
+
 def train_cmd(tmp_path, *extra):
     """`python train.py` of a tiny model in tmp_path/long, for runs in a subprocess."""
     return [
-        sys.executable,
-        str(ROOT / "train.py"),
-        "--data-dir",
-        str(DATA_DIR),
-        "--no-download",
-        "--output-dir",
-        str(tmp_path),
-        "--exp-name",
-        "long",
-        "--channels",
-        "4",
-        "--hidden-dim",
-        "32",
-        "--latent-dim",
-        "4",
-        "--batch-size",
-        "32",
-        "--t-sne-points",
-        "0",
-        "--eval",
-        "none",  # these tests are about stopping and resuming; evaluation has its own
-        "--no-progress",
+        sys.executable, str(ROOT / "train.py"), *TINY_FLAGS, "--output-dir", str(tmp_path),
+        "--exp-name", "long", "--batch-size", "32", "--t-sne-points", "0",
+        "--eval", "none",  # these tests are about stopping and resuming; evaluation has its own
         *extra,
-    ]
+    ]  # fmt: skip
 
 
 def wait_for(path, timeout=120):

@@ -23,29 +23,12 @@ from vae_hub.cli import main
 from vae_hub.cli.loadtest import free_port
 from vae_hub.cli.train import main as train_main
 
-from .conftest import DATA_DIR, ROOT
+from .conftest import ROOT, TINY_FLAGS
 
 TOKEN = "hf_test_token_never_printed_0123456789"
-TINY_FLAGS = [
-    "--data-dir",
-    str(DATA_DIR),
-    "--no-download",
-    "--channels",
-    "4",
-    "--hidden-dim",
-    "32",
-    "--latent-dim",
-    "4",
-    "--batch-size",
-    "64",
-    "--epochs",
-    "1",
-    "--t-sne-points",
-    "40",
-    "--eval",
-    "smoke",
-    "--no-progress",
-]
+RUN_FLAGS = [  # a one-epoch run of the tiny model, evaluated
+    *TINY_FLAGS, "--batch-size", "64", "--epochs", "1", "--t-sne-points", "40", "--eval", "smoke",
+]  # fmt: skip
 
 
 def front_matter(text: str) -> dict:
@@ -57,7 +40,7 @@ def pushed(hub, tmp_path, capsys):
     """train.py --push: a tiny run published to tester/tiny-vae."""
     code = train_main(
         [
-            *TINY_FLAGS,
+            *RUN_FLAGS,
             "--output-dir",
             str(tmp_path / "exp"),
             "--exp-name",
@@ -260,13 +243,13 @@ def test_invalid_repo_id(hub, model_dir, capsys):
 def test_credentials_are_checked_before_training(hub, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
     started = time.monotonic()
-    code = train_main([*TINY_FLAGS, "--output-dir", str(tmp_path), "--push", "tester/x"])
+    code = train_main([*RUN_FLAGS, "--output-dir", str(tmp_path), "--push", "tester/x"])
     out = capsys.readouterr()
     assert code == 2 and "not logged in" in out.err and "HF_TOKEN" in out.err
     assert not (tmp_path / "mnist").exists() and time.monotonic() - started < 30
     hub.valid_tokens = {"the-right-one"}
     code = train_main(
-        [*TINY_FLAGS, "--output-dir", str(tmp_path), "--push", "tester/x", "--hub-token", TOKEN]
+        [*RUN_FLAGS, "--output-dir", str(tmp_path), "--push", "tester/x", "--hub-token", TOKEN]
     )
     out = capsys.readouterr()
     assert code == 2 and "rejected the token" in out.err and TOKEN not in out.err
@@ -277,7 +260,7 @@ def test_hf_token_environment_variable_is_used(hub, tmp_path, capsys, monkeypatc
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     hub.valid_tokens = {TOKEN}
     code = train_main(
-        [*TINY_FLAGS, "--output-dir", str(tmp_path), "--push", "tester/env", "--private"]
+        [*RUN_FLAGS, "--output-dir", str(tmp_path), "--push", "tester/env", "--private"]
     )
     assert code == 0, capsys.readouterr().err
     assert hub.repo("tester/env").private
@@ -286,7 +269,7 @@ def test_hf_token_environment_variable_is_used(hub, tmp_path, capsys, monkeypatc
 def test_a_push_failing_after_training_keeps_the_model(hub, tmp_path, capsys):
     hub.fail("commit", 500)
     flags = ["--output-dir", str(tmp_path), "--push", "tester/late", "--private"]
-    code = train_main([*TINY_FLAGS, *flags, "--hub-token", TOKEN])
+    code = train_main([*RUN_FLAGS, *flags, "--hub-token", TOKEN])
     err = capsys.readouterr().err
     final = tmp_path / "mnist" / "checkpoints" / "final"
     assert code == 2 and f"retry with: vae-hub push {final} tester/late --private" in err
@@ -317,7 +300,7 @@ def test_the_retry_of_a_private_push_stays_private(hub, model_dir, tmp_path, cap
 
 
 def test_an_empty_push_repo_is_an_error_before_training(hub, tmp_path, capsys):
-    code = train_main([*TINY_FLAGS, "--output-dir", str(tmp_path), "--push", ""])
+    code = train_main([*RUN_FLAGS, "--output-dir", str(tmp_path), "--push", ""])
     err = capsys.readouterr().err
     assert code == 2 and "push cannot be empty" in err
     assert not (tmp_path / "mnist").exists() and hub.requests == []
