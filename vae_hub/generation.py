@@ -25,8 +25,8 @@ METHODS = ("linear", "slerp")
 # they are drawn nearer their centre. A class-mixture prior was trained to keep the digits
 # apart, and T=1 is the distribution it learned; its tails still hold some ambiguous
 # digits, so the default is the highest temperature, in steps of 0.1, at which the bundled
-# model's digits were measured to be the asked-for digit at least 99.5% of the time (the
-# README's "Bundled model" gives the sweep). The evaluation reports both.
+# model's digits were measured to be the asked-for digit at least 99.5% of the time
+# (`vae-hub temperature` measures it; the README gives the sweep). The evaluation reports both.
 DIGIT_TEMPERATURE = 0.5
 MIXTURE_DIGIT_TEMPERATURE = 0.8
 

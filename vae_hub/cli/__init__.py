@@ -17,6 +17,10 @@ SUBCOMMANDS = {
     "train": ("train", "train a model (same as python train.py)"),
     "evaluate": ("evaluate", "score a model on the MNIST test split"),
     "generate": ("generate", "write sample grids: random digits, a digit transit, one digit"),
+    "temperature": (
+        "temperature",
+        "digit-generation accuracy over temperatures, to choose generate_digit's default",
+    ),
     "card": ("card", "re-render a model folder's model card (e.g. after re-evaluating it)"),
     "push": ("push", "publish a model folder (or an exported Space) to the Hub"),
     "space": ("space", "write a ready-to-run Gradio Space for a model (and push it)"),
