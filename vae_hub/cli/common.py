@@ -35,6 +35,13 @@ def help_shows_default(help_text: str | None, default: Any) -> bool:
     return bool(help_text) and "(default:" not in help_text and default is not None
 
 
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table, the form every command prints its measurements in (pasteable
+    into the README as is)."""
+    lines = [header, ["---"] * len(header), *rows]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
+
+
 def bounded(
     kind: type, low: float | None = None, above: float | None = None, high: float | None = None
 ) -> Callable:

@@ -31,7 +31,7 @@ from ..training.options import FIELDS, NOT_RECIPE, TrainConfig
 from ..training.start import start_model
 from ..training.steps import train_step
 from .bench import machine
-from .common import bounded
+from .common import bounded, markdown_table
 from .train import add_arguments as add_train_arguments
 
 DEFAULT_VARIANTS = (
@@ -140,20 +140,28 @@ def format_rows(variants: list[str], trainers: list[Trainer], times: list[list[f
     first, and what its epochs of steps would take at that median (the per-epoch test
     ELBO and the end-of-run evaluation not included)."""
     reference = statistics.median(times[0])
-    lines = [
-        "| variant (train.py flags on top of the bundled recipe) | s/step (median) "
-        "| min - max | ratio to the first | its epochs of steps |",
-        "| --- | --- | --- | --- | --- |",
+    header = [
+        "variant (train.py flags on top of the bundled recipe)",
+        "s/step (median)",
+        "min - max",
+        "ratio to the first",
+        "its epochs of steps",
     ]
+    rows = []
     for flags, trainer, row in zip(variants, trainers, times, strict=True):
         median = statistics.median(row)
         epochs = trainer.config.epochs
         minutes = median * trainer.per_epoch * epochs / 60
-        lines.append(
-            f"| {flags or '(the recipe as is)'} | {median:.4f} | {min(row):.4f} - "
-            f"{max(row):.4f} | {median / reference:.3f} | {epochs} epochs: {minutes:.0f} min |"
+        rows.append(
+            [
+                flags or "(the recipe as is)",
+                f"{median:.4f}",
+                f"{min(row):.4f} - {max(row):.4f}",
+                f"{median / reference:.3f}",
+                f"{epochs} epochs: {minutes:.0f} min",
+            ]
         )
-    return "\n".join(lines)
+    return markdown_table(header, rows)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -16,7 +16,7 @@ from ..evaluation.metrics import digit_accuracy
 from ..generation import digit_temperature
 from ..model import VAE
 from ..pretrained import DEFAULT_MODEL_HELP, default_model
-from .common import bounded
+from .common import bounded, markdown_table
 
 TEMPERATURES = (0.6, 0.7, 0.8, 0.9, 1.0)
 
@@ -62,14 +62,9 @@ def highest_reaching(accuracies: dict[float, float], at_least: float) -> float |
 
 def format_sweep(accuracies: dict[float, float]) -> str:
     """A Markdown table: one column per temperature, in the order measured."""
-    temps = " | ".join(f"{t:g}" for t in accuracies)
-    values = " | ".join(f"{a:.2%}" for a in accuracies.values())
-    return "\n".join(
-        [
-            f"| temperature | {temps} |",
-            "| --- |" + " --- |" * len(accuracies),
-            f"| digit-generation accuracy | {values} |",
-        ]
+    return markdown_table(
+        ["temperature", *(f"{t:g}" for t in accuracies)],
+        [["digit-generation accuracy", *(f"{a:.2%}" for a in accuracies.values())]],
     )
 
 
