@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from PIL import Image
 
 from vae_hub.cli import SUBCOMMANDS, build_parser, main
@@ -95,6 +96,20 @@ def test_bad_counts_are_one_line_errors(argv, message, capsys):
     """A count the command cannot use is refused before any work, in one line naming the
     option, instead of a traceback from inside the metric."""
     assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", ["evaluate", "temperature", "speed"])
+@pytest.mark.parametrize(
+    "device, message",
+    [("cuda", "--device cuda: no CUDA device here"), ("tpu", "--device 'tpu' is not a device")],
+)
+def test_a_device_this_machine_lacks_is_a_one_line_error(command, device, message, capsys):
+    """--device is checked before the model or the data is read."""
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert main([command, "--device", device]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
 

@@ -149,7 +149,7 @@ def test_training_writes_metrics_and_the_card_shows_them(trained_model_dir):
 def test_evaluate_command_prints_json(trained_model_dir):
     proc = subprocess.run(
         [sys.executable, "-m", "vae_hub.cli", "evaluate", str(trained_model_dir), "--data-dir",
-         str(DATA_DIR), "--profile", "smoke", "--json"],
+         str(DATA_DIR), "--profile", "smoke", "--json", "--device", "cpu"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr

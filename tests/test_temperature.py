@@ -28,6 +28,7 @@ def test_format_sweep_is_one_column_per_temperature_in_order():
 
 def test_sweep_reports_digit_accuracy_and_the_choice(trained_model_dir, capsys):
     args = ["temperature", str(trained_model_dir), "--per-digit", "6", "--seed", "3"]
+    args += ["--device", "cpu"]
     code = main([*args, "--temperatures", "0.5", "1.0", "0.5", "--at-least", "0"])
     out = capsys.readouterr().out.splitlines()
     assert code == 0

@@ -42,6 +42,16 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
 
 
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    """--device for the commands that run a model: `training.control.resolve_device`
+    reads it, so every command picks a GPU the same way."""
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="auto (CUDA if there, else MPS, else CPU) | cpu | cuda | cuda:N | mps",
+    )
+
+
 def bounded(
     kind: type, low: float | None = None, above: float | None = None, high: float | None = None
 ) -> Callable:

@@ -17,7 +17,8 @@ from ..data import DEFAULT_DATA_DIR, load_mnist
 from ..evaluation.report import PROFILES, describe_profiles, evaluate_model, format_table
 from ..model import VAE
 from ..pretrained import DEFAULT_MODEL_HELP, default_model
-from .common import bounded
+from ..training.control import resolve_device
+from .common import add_device_argument, bounded
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "steps (the networks fixed): a tighter bound on the same -log p(x), which says how "
         "much of the bound is the encoder's; 0: the encoder's q(z|x)",
     )
+    add_device_argument(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed for all sampling")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--out", default=None, help="also write the metrics to this JSON file")
@@ -62,7 +64,9 @@ def execute(args: argparse.Namespace) -> int:
         iwae_images=args.iwae_images or base.iwae_images,
         iwae_refine_steps=args.refine_steps or base.iwae_refine_steps,
     )
-    model = VAE.from_pretrained(args.model or default_model())
+    model = VAE.from_pretrained(
+        args.model or default_model(), map_location=resolve_device(args.device)
+    )
     train = load_mnist(args.data_dir, train=True)
     test = load_mnist(args.data_dir, train=False)
     metrics = evaluate_model(model, train, test, profile=profile, seed=args.seed, progress=True)

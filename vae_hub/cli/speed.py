@@ -31,7 +31,7 @@ from ..training.options import FIELDS, NOT_RECIPE, TrainConfig
 from ..training.start import start_model
 from ..training.steps import train_step
 from .bench import machine
-from .common import bounded, markdown_table
+from .common import add_device_argument, bounded, markdown_table
 from .train import add_arguments as add_train_arguments
 
 DEFAULT_VARIANTS = (
@@ -185,7 +185,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="untimed steps per variant first (compilation happens here)",
     )
     parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="folder with MNIST/raw/")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
+    add_device_argument(parser)
     parser.add_argument(
         "--threads", type=bounded(int, low=1), default=None, help="CPU threads for torch"
     )

@@ -16,7 +16,8 @@ from ..evaluation.metrics import digit_accuracy
 from ..generation import digit_temperature
 from ..model import VAE
 from ..pretrained import DEFAULT_MODEL_HELP, default_model
-from .common import bounded, markdown_table
+from ..training.control import resolve_device
+from .common import add_device_argument, bounded, markdown_table
 
 TEMPERATURES = (0.6, 0.7, 0.8, 0.9, 1.0)
 
@@ -51,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seed for the samples; `vae-hub evaluate` uses 0, so the default temperature "
         "is not chosen on the very samples that report its accuracy",
     )
+    add_device_argument(parser)
 
 
 def highest_reaching(accuracies: dict[float, float], at_least: float) -> float | None:
@@ -69,7 +71,9 @@ def format_sweep(accuracies: dict[float, float]) -> str:
 
 
 def execute(args: argparse.Namespace) -> int:
-    model = VAE.from_pretrained(args.model or default_model())
+    model = VAE.from_pretrained(
+        args.model or default_model(), map_location=resolve_device(args.device)
+    )
     judge = load_judge()
     temperatures = list(dict.fromkeys(args.temperatures))  # once each, in the order given
     accuracies = {
