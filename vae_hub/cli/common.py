@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import ConfigError, DataNotFoundError, HubError, InvalidModelError, WriteError
+from ..training.control import DEVICE_HELP
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -43,13 +44,9 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:
-    """--device for the commands that run a model: `training.control.resolve_device`
+    """--device for the commands that run a model, as train.py has it: `resolve_device`
     reads it, so every command picks a GPU the same way."""
-    parser.add_argument(
-        "--device",
-        default="auto",
-        help="auto (CUDA if there, else MPS, else CPU) | cpu | cuda | cuda:N | mps",
-    )
+    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
 
 
 def bounded(

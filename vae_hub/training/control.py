@@ -13,6 +13,9 @@ from tqdm.auto import tqdm
 from ..errors import ConfigError
 from .checkpoints import TrainState
 
+# The help of every --device option (train.py's and the commands'), which this module reads.
+DEVICE_HELP = "auto (CUDA if there, else MPS, else CPU) | cpu | cuda | cuda:N | mps"
+
 
 def resolve_device(name: str) -> torch.device:
     """auto -> cuda if available, else mps, else cpu; an explicit device must exist here."""

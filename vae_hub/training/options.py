@@ -29,6 +29,7 @@ from ..errors import ConfigError
 from ..evaluation.report import describe_profiles
 from ..model_config import PRIORS, validate_config
 from .augmentation import MAX_SHIFT
+from .control import DEVICE_HELP
 from .genzoo import read_genzoo_ini
 
 SAVED_OPTIONS = "train_config.json"
@@ -99,7 +100,7 @@ class TrainConfig:
     data_dir: str = _opt(DEFAULT_DATA_DIR, "folder holding MNIST/raw/ (torchvision layout)")
     download: bool = _opt(True, "download MNIST into --data-dir when it is missing")
     seed: int = _opt(0, "seed for initialisation, shuffling and sampling")
-    device: str = _opt("auto", "auto | cpu | cuda | cuda:N | mps")
+    device: str = _opt("auto", DEVICE_HELP)
     threads: int | None = _opt(None, "CPU threads for torch (default: torch's choice)", low=1)
     compile: bool = _opt(False, "torch.compile the model (faster steps after a warm-up)")
     max_steps: int | None = _opt(None, "stop after this many optimisation steps in all", low=1)
