@@ -12,7 +12,7 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 from vae_hub import VAE, InvalidModelError, ModelNotFoundError
-from vae_hub.architectures import GenZooDecoder, GenZooEncoder
+from vae_hub.architectures import GenZooDecoder, GenZooEncoder, ResBlock
 from vae_hub.losses import kl_divergence
 
 ARCHS = ["conv", "genzoo", "mlp"]
@@ -107,6 +107,7 @@ def test_default_config_and_no_dropout_in_default_arch():
         "latent_dim": 20,
         "arch": "conv",
         "channels": 32,
+        "half_res_blocks": 1,
         "hidden_dim": model.config["hidden_dim"],
         "latent_map_points": 2000,
         "binarized": False,
@@ -164,6 +165,8 @@ def test_decode_rejects_wrong_latents():
         ({"latent_dim": 2.5}, "latent_dim"),
         ({"latent_dim": True}, "latent_dim"),
         ({"binarized": "yes"}, "binarized"),
+        ({"half_res_blocks": -1}, "'half_res_blocks' must be in 0\\.\\.8"),
+        ({"half_res_blocks": 9}, "'half_res_blocks' must be in 0\\.\\.8"),
     ],
 )
 def test_constructor_validates_config(kwargs, message):
@@ -202,6 +205,54 @@ def test_a_config_from_before_flows_loads_as_a_gaussian_posterior(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(config))
     loaded = VAE.from_pretrained(tmp_path)
     assert loaded.flow is None and loaded.config["flow_steps"] == 0
+
+
+def _blocks_at_14x14(model: VAE) -> tuple[int, int]:
+    """(encoder, decoder) residual blocks that see a 14x14 map, found by running them."""
+    seen = {"encoder": 0, "decoder": 0}
+
+    def count(net):
+        def hook(module, inputs, output):
+            if inputs[0].shape[-1] == 14:
+                seen[net] += 1
+
+        return hook
+
+    for net in seen:
+        for module in getattr(model, net).modules():
+            if isinstance(module, ResBlock):
+                module.register_forward_hook(count(net))
+    model(torch.rand(2, 1, 28, 28))
+    return seen["encoder"], seen["decoder"]
+
+
+@pytest.mark.parametrize("blocks", [0, 2])
+def test_half_res_blocks_sets_the_depth_at_14x14_and_round_trips(tmp_path, blocks):
+    model = small("conv", half_res_blocks=blocks, flow_steps=1)
+    assert _blocks_at_14x14(model) == (blocks, blocks)
+    default = small("conv", flow_steps=1)
+    assert _blocks_at_14x14(default) == (1, 1)
+    per_block = sum(p.numel() for p in ResBlock(4).parameters())
+    size = sum(p.numel() for p in model.parameters())
+    assert size == sum(p.numel() for p in default.parameters()) + 2 * (blocks - 1) * per_block
+    model.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["half_res_blocks"] == blocks
+    assert f"({'none' if blocks == 0 else blocks} at 14x14" in (tmp_path / "README.md").read_text()
+    loaded = VAE.from_pretrained(tmp_path).eval()
+    x = torch.rand(3, 1, 28, 28)
+    for a, b in zip(model.eval()(x), loaded(x), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_a_config_from_before_half_res_blocks_loads_with_one_block(tmp_path):
+    model = small("conv")
+    model.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    del config["half_res_blocks"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    loaded = VAE.from_pretrained(tmp_path)
+    assert loaded.config == model.config and loaded.config["half_res_blocks"] == 1
+    assert _blocks_at_14x14(loaded) == (1, 1)
 
 
 def test_model_card_of_a_bare_save_is_real(tmp_path):

@@ -234,8 +234,23 @@ def test_init_from_fine_tunes_a_saved_model_and_checks_its_options(trained_model
     with pytest.raises(ConfigError, match="latent_dim: saved 4 vs now 5.*--latent-dim"):
         run(tiny_config(tmp_path, exp_name="other", init_from=str(trained_model_dir),
                         latent_dim=5))  # fmt: skip
+    with pytest.raises(ConfigError, match="half_res_blocks: saved 1 vs now 0.*--half-res-blocks"):
+        run(tiny_config(tmp_path, exp_name="shallow", init_from=str(trained_model_dir),
+                        half_res_blocks=0))  # fmt: skip
     with pytest.raises(ConfigError, match="Pick one"):
         tiny_config(tmp_path, init_from=str(trained_model_dir), resume=True)
+
+
+def test_a_run_without_half_res_blocks_resumes_and_keeps_its_depth(tmp_path):
+    first = run(tiny_config(tmp_path, exp_name="shallow", half_res_blocks=0, max_steps=2,
+                            t_sne_points=0, eval="none"))  # fmt: skip
+    assert VAE.from_pretrained(first.final_dir).config["half_res_blocks"] == 0
+    with pytest.raises(ConfigError, match="half_res_blocks: saved 0 vs now 1"):
+        run(tiny_config(tmp_path, exp_name="shallow", resume=True, max_steps=3))
+    resumed = run(tiny_config(tmp_path, exp_name="shallow", resume=True, half_res_blocks=0,
+                              max_steps=3, t_sne_points=0, eval="none"))  # fmt: skip
+    assert resumed.state.step == 3
+    assert VAE.from_pretrained(resumed.final_dir).config["half_res_blocks"] == 0
 
 
 def test_weight_decay_is_decoupled_and_a_resumed_run_takes_the_new_value(tmp_path):

@@ -63,7 +63,11 @@ class VAEHubMixin(PyTorchModelHubMixin):
             "model_id": "path/to/this/folder",
             "config": config,
             "arch_description": architectures.describe(
-                config["arch"], config["latent_dim"], config["channels"], config["hidden_dim"]
+                config["arch"],
+                config["latent_dim"],
+                config["channels"],
+                config["hidden_dim"],
+                config["half_res_blocks"],
             ),
             "posterior": flow.describe(config["flow_steps"]),
             "prior_description": priors.describe(config["prior"]),

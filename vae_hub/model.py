@@ -62,6 +62,9 @@ class VAE(
             original GenZoo conv VAE, layer for layer) or "mlp" (the 784-400-20 VAE of the
             PyTorch examples).
         channels: Width of the "conv" arch's convolutions.
+        half_res_blocks: Residual blocks at 14x14 in each of the "conv" arch's encoder and
+            decoder. They are its most expensive layers, so 0 trains more epochs in the same
+            time, for a somewhat worse model.
         hidden_dim: Width of the fully connected layer(s); None picks the arch's own
             (conv 256, mlp 400; genzoo is fixed at 512/256 and ignores it).
         latent_map_points: How many test-set latent means the stored 2-D latent map holds.
@@ -84,6 +87,7 @@ class VAE(
         latent_dim: int = 20,
         arch: str = "conv",
         channels: int = 32,
+        half_res_blocks: int = 1,
         hidden_dim: int | None = None,
         latent_map_points: int = 2000,
         binarized: bool = False,
@@ -96,6 +100,7 @@ class VAE(
                 "latent_dim": latent_dim,
                 "arch": arch,
                 "channels": channels,
+                "half_res_blocks": half_res_blocks,
                 "hidden_dim": hidden_dim,
                 "latent_map_points": latent_map_points,
                 "binarized": binarized,
@@ -108,7 +113,9 @@ class VAE(
         self.latent_dim = latent_dim
         self.arch = arch
         self.binarized = binarized
-        self.encoder, self.decoder = architectures.build(arch, latent_dim, channels, hidden_dim)
+        self.encoder, self.decoder = architectures.build(
+            arch, latent_dim, channels, hidden_dim, half_res_blocks
+        )
         self.flow = IAF(latent_dim, hidden_dim, flow_steps, FLOW_HIDDEN_DIM) if flow_steps else None
 
         self.prior = ClassMixturePrior(latent_dim, NUM_CLASSES) if prior != "standard" else None

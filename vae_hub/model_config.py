@@ -33,6 +33,7 @@ CONFIG_SCHEMA: dict[str, ConfigField] = {
     "latent_dim": ConfigField((int,), 1, 512),
     "arch": ConfigField((str,), choices=ARCHITECTURES),
     "channels": ConfigField((int,), 1, 256),
+    "half_res_blocks": ConfigField((int,), 0, 8),
     "hidden_dim": ConfigField((int, type(None)), 1, 4096),
     "latent_map_points": ConfigField((int,), 0, 60_000),
     "binarized": ConfigField((bool,)),

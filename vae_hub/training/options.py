@@ -54,6 +54,12 @@ class TrainConfig:
     latent_dim: int = _opt(20, "size of the latent code z")
     arch: str = _opt("conv", "network architecture", choices=ARCHITECTURES)
     channels: int = _opt(32, "base width of the conv arch")
+    half_res_blocks: int = _opt(
+        1,
+        "residual blocks at 14x14 in each of the conv arch's encoder and decoder; they are its "
+        "most expensive layers, so 0 trains more epochs in the same time, for a somewhat "
+        "worse model",
+    )
     hidden_dim: int | None = _opt(None, "fully connected width (default: the arch's own)")
     flow_steps: int = _opt(
         0,
@@ -162,6 +168,7 @@ class TrainConfig:
             "latent_dim": self.latent_dim,
             "arch": self.arch,
             "channels": self.channels,
+            "half_res_blocks": self.half_res_blocks,
             "hidden_dim": self.hidden_dim,
             "latent_map_points": (
                 self.t_sne_points if latent_map_points is None else latent_map_points
@@ -190,6 +197,7 @@ MODEL_FLAGS = {
     "latent_dim": "--latent-dim",
     "arch": "--arch",
     "channels": "--channels",
+    "half_res_blocks": "--half-res-blocks",
     "hidden_dim": "--hidden-dim",
     "latent_map_points": "--t-sne-points",
     "binarized": "--binarize",

@@ -85,7 +85,8 @@ def check_model_options(
     model: VAE,
     what: str,
     advice: str = (
-        "pass the same --arch/--latent-dim/--channels/--hidden-dim/--flow-steps/--prior/--binarize"
+        "pass the same --arch/--latent-dim/--channels/--half-res-blocks/--hidden-dim/--flow-steps/"
+        "--prior/--binarize"
     ),
 ) -> None:
     """The options that shape the network must match those `model` was built with."""
