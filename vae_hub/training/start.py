@@ -10,7 +10,7 @@ from .. import data
 from ..errors import ConfigError
 from ..model import VAE
 from .augmentation import ShiftAugmentation, shift_of
-from .options import TrainConfig
+from .options import MODEL_FLAGS, TrainConfig
 
 
 def make_optimizer(
@@ -80,14 +80,18 @@ def _shapes(tensors: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in tensors.items()}
 
 
+# The flags that shape the network, as the advice for a model that does not match them
+# (the latent map is refitted at the end of every run, so its size need not match).
+SAME_MODEL_OPTIONS = "pass the same " + "/".join(
+    flag for key, flag in MODEL_FLAGS.items() if key != "latent_map_points"
+)
+
+
 def check_model_options(
     config: TrainConfig,
     model: VAE,
     what: str,
-    advice: str = (
-        "pass the same --arch/--latent-dim/--channels/--half-res-blocks/--hidden-dim/--flow-steps/"
-        "--prior/--binarize"
-    ),
+    advice: str = SAME_MODEL_OPTIONS,
 ) -> None:
     """The options that shape the network must match those `model` was built with."""
     wanted = config.model_config()
