@@ -3,6 +3,7 @@ every command they show (in code blocks and inline) and every link between them.
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 import subprocess
@@ -27,14 +28,18 @@ def blocks(language: str, text: str = README) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", text, re.S)
 
 
+def prose(text: str) -> str:
+    """The page without its fenced code blocks."""
+    return re.sub(r"```.*?```", "", text, flags=re.S)
+
+
 def shown_commands(text: str) -> list[str]:
     """Each command line of the page's bash blocks, comments dropped, and each command quoted
     inline with options (it may wrap across lines; a bare `vae-hub card` names a command)."""
     lines = [
         line.split("#")[0].strip() for block in blocks("bash", text) for line in block.splitlines()
     ]
-    prose = re.sub(r"```.*?```", "", text, flags=re.S)
-    inline = [" ".join(span.split()) for span in re.findall(r"`([^`]+)`", prose)]
+    inline = [" ".join(span.split()) for span in re.findall(r"`([^`]+)`", prose(text))]
     return lines + [span for span in inline if " --" in span]
 
 
@@ -106,15 +111,17 @@ def slug(heading: str) -> str:
     return text.replace(" ", "-")
 
 
-def anchors(page: Path) -> set[str]:
-    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
-    return {slug(h) for h in re.findall(r"^#+ (.+)$", text, re.M)}
+@functools.cache
+def anchors(page: Path) -> frozenset[str]:
+    """The anchors of the page's headings, read once per page however many links name it."""
+    text = prose(page.read_text(encoding="utf-8"))
+    return frozenset(slug(h) for h in re.findall(r"^#+ (.+)$", text, re.M))
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_links_between_pages_resolve(page):
     """Relative links name a file that exists and, after #, a heading it has."""
-    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
+    text = prose(page.read_text(encoding="utf-8"))
     for target in re.findall(r"\]\(([^)\s]+)\)", text):
         if re.match(r"[a-z]+:", target):
             continue
