@@ -30,7 +30,9 @@ def create_demo(model: str | None = None):
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python app.py", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python app.py", description=__doc__.splitlines()[0], allow_abbrev=False
+    )
     parser.add_argument(
         "--model",
         default=None,

@@ -180,3 +180,55 @@ def test_startup_timing_waits_for_the_page_and_kills_the_server():
     server = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
     assert startup_seconds(server, port) > 0
     assert startup_seconds(server, port) > 0  # the port is free again: the first one was killed
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train.py", "--epoch", "3"],  # --epochs
+        ["-m", "vae_hub.cli", "evaluate", "--prof", "full"],  # --profile
+        ["-m", "vae_hub.cli", "generate", "--grid", "3"],  # --grid-size
+        ["app.py", "--mod", "nosuch"],  # --model
+    ],
+    ids=["train.py", "evaluate", "generate", "app.py"],
+)
+def test_abbreviated_flags_are_refused(argv):
+    """A prefix of a flag is a typo, not that flag: argparse's default would take
+    `--epoch 3` as `--epochs 3` without a word."""
+    from .conftest import ROOT
+
+    script = [str(ROOT / argv[0]), *argv[1:]] if argv[0].endswith(".py") else argv
+    proc = subprocess.run(
+        [sys.executable, *script], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "unrecognized arguments" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_evaluate_defaults_to_the_quick_profile():
+    """The full profile takes hours on a laptop's CPU: it is asked for, never the default."""
+    args = build_parser("evaluate").parse_args(["evaluate"])
+    assert args.profile == "quick"
+
+
+def test_ctrl_c_during_evaluate_is_one_line_and_exit_130():
+    """A full evaluation says what it will compute and how long that should take, then
+    Ctrl-C (a real SIGINT to a real process) stops it with one line, not a traceback."""
+    import signal
+
+    from .conftest import DATA_DIR
+
+    command = [sys.executable, "-m", "vae_hub.cli", "evaluate", "--data-dir", str(DATA_DIR),
+               "--profile", "full"]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        said = [proc.stdout.readline() for _ in range(2)]
+        assert said[0].startswith("This evaluation computes") and "IWAE" in said[0], said
+        assert said[1].startswith("Estimated time here: about"), said
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip()]
+    assert lines[-1] == "interrupted (Ctrl-C)" and "Traceback" not in err, err

@@ -1,8 +1,9 @@
 """What every `vae-hub` command shares: one argument parser class and one error guard.
 
 User errors (bad options, missing data, unloadable models, Hub failures, a full disk) print
-one line, `error: ...`, and exit with status 2; Ctrl-C during training saves a checkpoint
-and exits with 130.
+one line, `error: ...`, and exit with status 2. Ctrl-C is one line and exit status 130 in
+every command (during training the run first saves a checkpoint). Flags are never
+abbreviated: `--epoch 3` is an error, not a silent `--epochs 3`.
 """
 
 from __future__ import annotations
@@ -87,10 +88,12 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 class ArgumentParser(argparse.ArgumentParser):
     """argparse, but a bad command line raises ConfigError (one line, exit status 2 from
     `guarded`) instead of printing the whole usage and exiting from inside a library.
-    Defaults are shown in every --help."""
+    Defaults are shown in every --help, and no flag is taken from a prefix of its name
+    (argparse's default would read a typo such as `--epoch` as `--epochs`)."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str):
@@ -98,9 +101,13 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def guarded(fn: Callable[[], int]) -> int:
-    """Run `fn`, turning the errors a user can fix into one line on stderr and exit code 2."""
+    """Run `fn`, turning the errors a user can fix into one line on stderr and exit code 2,
+    and Ctrl-C into one line and exit code 130 (the shell's code for SIGINT)."""
     try:
         return fn()
     except USER_ERRORS as e:
         print("error: " + " ".join(str(e).split()), file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted (Ctrl-C)", file=sys.stderr)
+        return EXIT_INTERRUPTED

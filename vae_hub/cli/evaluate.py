@@ -14,7 +14,15 @@ from dataclasses import replace
 
 from ..atomic import atomic_write_json
 from ..data import DEFAULT_DATA_DIR, load_mnist
-from ..evaluation.report import PROFILES, describe_profiles, evaluate_model, format_table
+from ..evaluation.report import (
+    PROFILES,
+    EvalProfile,
+    describe_profiles,
+    describe_work,
+    estimate_seconds,
+    evaluate_model,
+    format_table,
+)
 from ..model import VAE
 from ..pretrained import DEFAULT_MODEL_HELP, default_model
 from ..training.control import resolve_device
@@ -27,8 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile",
         choices=sorted(PROFILES),
-        default="full",
-        help=f"how much work: {describe_profiles()}",
+        default="quick",
+        help=f"how much work: {describe_profiles()}; full prints what it will compute and "
+        "how long it should take here before it starts",
     )
     parser.add_argument(
         "--iwae-k",
@@ -69,9 +78,31 @@ def execute(args: argparse.Namespace) -> int:
     )
     train = load_mnist(args.data_dir, train=True)
     test = load_mnist(args.data_dir, train=False)
+    if profile.iwae_images is None:  # the whole split: minutes to hours on a CPU
+        announce(model, train, test, profile, args.seed)
     metrics = evaluate_model(model, train, test, profile=profile, seed=args.seed, progress=True)
     metrics["command"] = shlex.join(["vae-hub", "evaluate", *args.argv])
     print(json.dumps(metrics, indent=2) if args.json else format_table(metrics))
     if args.out:
         atomic_write_json(args.out, metrics)
     return 0
+
+
+def announce(model: VAE, train, test, profile: EvalProfile, seed: int) -> None:
+    """Say what a long evaluation computes and how long it should take on this machine,
+    from a timed warm-up, before committing to it (Ctrl-C stops it at any point)."""
+    print(f"This evaluation computes {describe_work(profile, train, test)}.", flush=True)
+    seconds, spent = estimate_seconds(model, train, test, profile, seed)
+    print(
+        f"Estimated time here: about {_duration(seconds)} (from a {spent:.0f} s warm-up); "
+        "Ctrl-C stops it. For a first look, the quick profile (the default) is far shorter.",
+        flush=True,
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} seconds"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} minutes"
+    return f"{seconds / 3600:.1f} hours"

@@ -56,7 +56,7 @@ def bundled_recipe() -> dict:
 def variant_config(recipe: dict, flags: str, data_dir: str) -> TrainConfig:
     """The recipe with the train.py `flags` of one VARIANT applied; a flag train.py does not
     know, or a value it would refuse, is an error naming the variant."""
-    parser = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    parser = argparse.ArgumentParser(add_help=False, exit_on_error=False, allow_abbrev=False)
     add_train_arguments(parser)
     try:
         given, unknown = parser.parse_known_args(shlex.split(flags))

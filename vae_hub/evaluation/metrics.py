@@ -17,6 +17,7 @@ from ..model import NUM_CLASSES, VAE, PosteriorParameters, evaluating, inference
 from .judge import MnistClassifier, predict
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. (2015), section 5.2
+GAP_EVAL_SAMPLES = 100  # draws per image at which the amortisation gap's two ELBOs are compared
 BINARIZE_SEED = 1234  # the fixed binarization of the test split for binarized models
 
 
@@ -218,7 +219,7 @@ def amortisation_gap(
     seed: int = 0,
     lr: float = 3e-3,
     samples: int = 4,
-    eval_samples: int = 100,
+    eval_samples: int = GAP_EVAL_SAMPLES,
     batch_size: int = 250,
     progress: bool = False,
 ) -> tuple[float, float]:

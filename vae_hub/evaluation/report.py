@@ -12,6 +12,7 @@ from ..generation import digit_temperature
 from ..model import VAE
 from .judge import load_judge
 from .metrics import (
+    GAP_EVAL_SAMPLES,
     ElboTerms,
     active_units,
     amortisation_gap,
@@ -80,6 +81,66 @@ def describe_profiles() -> str:
             text += ", and the amortisation gap"
         parts.append(text + (", in seconds)" if name == "smoke" else ")"))
     return ", ".join(parts)
+
+
+def describe_work(settings: EvalProfile, train: MnistSplit, test: MnistSplit) -> str:
+    """What an evaluation with `settings` computes, in words, before it starts."""
+    iwae_images = (
+        len(test) if settings.iwae_images is None else min(settings.iwae_images, len(test))
+    )
+    probe = len(train) if settings.probe_images is None else min(settings.probe_images, len(train))
+    parts = [
+        f"the ELBO on all {len(test):,} test digits",
+        f"the IWAE bound with k={settings.iwae_k} on {iwae_images:,} of them",
+        f"the Frechet distance of {settings.fd_samples:,} prior samples",
+        f"digit accuracy from {settings.digit_samples:,} samples per digit at two temperatures",
+        f"a linear probe fitted on {probe:,} training digits",
+    ]
+    if settings.gap_images:
+        parts.append(
+            f"the amortisation gap on {settings.gap_images:,} test and {settings.gap_images:,} "
+            f"training digits ({settings.gap_steps} Adam steps each)"
+        )
+    return "; ".join(parts)
+
+
+WARMUP_GAP_STEPS = 3  # refinement steps timed to price the amortisation gap's 100
+WARMUP_GAP_BATCH = 250  # amortisation_gap's own batch: per-image costs depend on it
+
+
+def estimate_seconds(
+    model: VAE, train: MnistSplit, test: MnistSplit, settings: EvalProfile, seed: int = 0
+) -> tuple[float, float]:
+    """(estimated seconds, seconds the estimate took): each expensive part of an
+    evaluation timed on a few images on this machine and scaled to the profile's counts.
+
+    The IWAE bound (k decodes per image, one image at a time) and the amortisation gap
+    (Adam steps on each image's posterior, then 100 decodes twice) cost per image and
+    dominate a full profile, so each is timed as it runs there; the rest (ELBO, samples,
+    the probe's embeddings) is charged per image passed through a network, at the rate
+    of one timed ELBO batch."""
+    started = time.monotonic()
+
+    def timed(fn, *args, **kwargs) -> float:
+        begun = time.monotonic()
+        fn(*args, **kwargs)
+        return time.monotonic() - begun
+
+    warm = test.spread(8)
+    iwae = timed(iwae_terms, model, warm, k=settings.iwae_k, seed=seed) / len(warm)
+    iwae_images = len(test) if settings.iwae_images is None else settings.iwae_images
+    total = iwae * min(iwae_images, len(test))
+    if settings.gap_images:
+        batch = test.spread(WARMUP_GAP_BATCH)
+        steps = timed(amortisation_gap, model, batch, WARMUP_GAP_STEPS, seed, eval_samples=1)
+        per_step = steps / (WARMUP_GAP_STEPS * len(batch))  # per image and step
+        decodes = 2 * GAP_EVAL_SAMPLES * iwae / settings.iwae_k  # its final ELBOs
+        total += 2 * settings.gap_images * (settings.gap_steps * per_step + decodes)
+    passes = timed(negative_elbo, model, test.spread(1000), seed=seed) / min(1000, len(test))
+    probe = len(train) if settings.probe_images is None else settings.probe_images
+    images = 3 * len(test) + settings.fd_samples + 20 * settings.digit_samples + probe
+    total += passes * images
+    return total, time.monotonic() - started
 
 
 def evaluate_model(
