@@ -15,23 +15,7 @@ from vae_hub.training.options import FIELDS, TrainConfig
 
 from .conftest import ROOT
 
-GENZOO_INI = """\
-[MODEL_PARAMETERS]
-lr = 1e-3
-epochs =10
-batch_size = 30
-
-
-[MODEL_VARIABLES]
-exp_name = mnist
-dataset = mnist
-gpu = 0
-z_dim =20
-t_sne_points = 5
-[SAVE_PARAMETERS]
-model_save_frequency = 2
-image_print_frequency= 10
-"""
+GENZOO_INI = (ROOT / "configs" / "genzoo.ini").read_text(encoding="utf-8")  # the original
 
 
 def test_every_field_has_exactly_one_kebab_case_flag():
@@ -213,3 +197,17 @@ def test_bad_config_through_train_py_is_one_line_exit_2(tmp_path):
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "zdim: unknown key" in proc.stderr
+
+
+def test_the_shipped_recipe_file_is_the_bundled_models_recipe():
+    """`python train.py --config configs/bundled.toml` trains what the bundled model was
+    trained with: every option that is part of a recipe equals its training record's."""
+    from vae_hub.pretrained import bundled_model_path
+    from vae_hub.training.options import NOT_RECIPE
+
+    record = json.loads((bundled_model_path() / "training.json").read_text())
+    config = parse_args(["--config", str(ROOT / "configs" / "bundled.toml")]).to_dict()
+    recipe = {k: v for k, v in config.items() if k in record["config"] and k not in NOT_RECIPE}
+    assert recipe == {k: record["config"][k] for k in recipe}
+    assert len(recipe) > 15
+    assert record["command"] == "python train.py --config configs/bundled.toml"

@@ -1,7 +1,7 @@
 """vae-hub: a variational autoencoder on MNIST, packaged the Hugging Face way.
 
-from vae_hub import VAE, sample
-model = VAE.from_pretrained("path/or/user/repo")
+from vae_hub import BUNDLED, VAE, sample
+model = VAE.from_pretrained(BUNDLED)  # the bundled model; or a folder, or "user/repo"
 digits = sample(model, n=16, seed=0)  # (16, 1, 28, 28) in [0, 1]
 """
 
@@ -23,10 +23,12 @@ from .generation import (
     sample,
 )
 from .model import VAE
+from .pretrained import BUNDLED
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BUNDLED",
     "VAE",
     "ConfigError",
     "DataNotFoundError",

@@ -1,5 +1,10 @@
 """Which model to use when none is named: the one bundled with the package, so a fresh
-clone works offline, unless $VAE_HUB_MODEL (or an exported Space) names another."""
+clone works offline, unless $VAE_HUB_MODEL (or an exported Space) names another.
+
+`BUNDLED` is the bundled model's folder as an absolute path, so
+`VAE.from_pretrained(vae_hub.BUNDLED)` means the same model from any working folder (a
+relative "vae_hub/pretrained" works only from the repository's root, and anywhere else
+would be taken for a Hub repo id)."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from pathlib import Path
 
 from .errors import ModelNotFoundError
 
-BUNDLED = "pretrained"
+BUNDLED_FOLDER = "pretrained"
 MODEL_ENV = "VAE_HUB_MODEL"
 DEFAULT_MODEL_HELP = (
     f"a save_pretrained folder or a Hub repo id (default: ${MODEL_ENV}, else the bundled model)"
@@ -18,7 +23,10 @@ DEFAULT_MODEL_HELP = (
 
 def bundled_folder() -> Path:
     """Where the bundled model lives in the installed package (whether or not it is there)."""
-    return Path(str(resources.files("vae_hub").joinpath(BUNDLED)))
+    return Path(str(resources.files("vae_hub").joinpath(BUNDLED_FOLDER)))
+
+
+BUNDLED = str(bundled_folder())
 
 
 def bundled_model_path() -> Path:
