@@ -237,6 +237,16 @@ def test_invalid_repo_id(hub, model_dir, capsys):
     assert hub.requests == []
 
 
+@pytest.mark.parametrize("repo_type", ["model", "space"])
+def test_push_without_a_token_says_not_logged_in(hub, model_dir, capsys, monkeypatch, repo_type):
+    """The same credentials check as train.py --push, before any request to the Hub."""
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    code = main(["push", str(model_dir), "tester/anon", "--repo-type", repo_type])
+    err = capsys.readouterr().err
+    assert code == 2 and "not logged in" in err and "HF_TOKEN" in err
+    assert hub.requests == []
+
+
 def test_credentials_are_checked_before_training(hub, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
     started = time.monotonic()
