@@ -8,6 +8,7 @@ drawing goes through the same steps so the model sees what it was trained on.
 
 from __future__ import annotations
 
+import warnings
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -41,12 +42,18 @@ def open_picture(source: str | Path | bytes) -> Image.Image:
     it declares is checked before any pixel is decoded. A 10 KB compressed file can declare
     billions of pixels; this is where such a file stops."""
     try:
-        image = Image.open(BytesIO(source) if isinstance(source, bytes) else source)
+        with warnings.catch_warnings():  # PIL's own bomb warning: the size is checked below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(BytesIO(source) if isinstance(source, bytes) else source)
     except Image.DecompressionBombError:
         raise ValueError(f"the image is too large; at most {MAX_PIXELS:,} pixels allowed") from None
     except (OSError, SyntaxError, ValueError, TypeError) as e:  # what PIL raises for bad bytes
         raise ValueError(NOT_AN_IMAGE) from e
-    check_size(*image.size)
+    try:
+        check_size(*image.size)
+    except ValueError:
+        image.close()  # a file opened from a path: refused, it must not stay open
+        raise
     return image
 
 
