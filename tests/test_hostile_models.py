@@ -278,3 +278,17 @@ def test_record_text_reaches_the_card_as_text(tmp_path, capsys):
     for text in ("&lt;form action=", "re-enter your HF token", "&lt;script&gt;", "injected cell"):
         assert text in rendered, text
     assert "refining q(z|x) per image" in rendered  # a label's own | stays in its cell
+
+
+def test_links_the_user_or_the_hf_cache_made_still_load(corpus, hub, tmp_path):
+    """The folder named may itself be a link (the user's own choice of path), and the HF
+    cache's snapshot files are links into its blobs: both load, where a link inside a
+    model folder is refused."""
+    valid = next(iter(corpus.values())).parent / "valid"
+    (tmp_path / "chosen").symlink_to(valid, target_is_directory=True)
+    assert VAE.from_pretrained(tmp_path / "chosen").latent_dim == 6
+    hub.add_repo("stranger/valid", hub_files(valid))
+    model = VAE.from_pretrained("stranger/valid", cache_dir=tmp_path / "cache")
+    assert model.latent_dim == 6
+    snapshot_files = list((tmp_path / "cache").glob("models--stranger--valid/snapshots/*/*"))
+    assert snapshot_files and all(p.is_symlink() for p in snapshot_files)
