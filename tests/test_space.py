@@ -168,7 +168,7 @@ def test_pushing_a_space_sends_regular_files_only(hub, tmp_path, capsys):
     code = main(["push", str(space), "tester/s", "--repo-type", "space", "--hub-token", TOKEN])
     err = capsys.readouterr().err
     assert code == 2 and "notes.md is a symbolic link" in err and err.count("\n") == 1
-    assert hub.requests == []
+    assert not [r for r in hub.requests if "whoami" not in r[1]]  # nothing created or sent
     (space / "notes.md").unlink()
     code = main(["push", str(space), "tester/s", "--repo-type", "space", "--hub-token", TOKEN])
     assert code == 0, capsys.readouterr().err
