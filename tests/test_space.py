@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ import yaml
 
 from vae_hub.cli import main
 from vae_hub.cli.loadtest import free_port
+from vae_hub.hub.export import SPACE_MARKER
 
 TOKEN = "hf_test_token_never_printed_0123456789"
 
@@ -105,3 +107,70 @@ def test_exported_app_uses_the_vae_hub_copied_beside_it(tmp_path):
     out = main(["space", str(tmp_path / "s"), "--model", "tester/any"])
     assert out == 0
     assert Path(tmp_path / "s" / "vae_hub" / "model.py").is_file()
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_space_never_replaces_a_folder_that_holds_the_model(trained_model_dir, tmp_path, capsys):
+    """H4: OUT = a run folder whose checkpoints/final is the model, the model folder itself,
+    or a folder inside it: one error line, and not a file changes (even when OUT carries the
+    mark of a Space written before)."""
+    run = tmp_path / "run"
+    model = run / "checkpoints" / "final"
+    shutil.copytree(trained_model_dir, model)
+    (run / "checkpoints" / "epoch-0001").mkdir()
+    (run / "checkpoints" / "epoch-0001" / "model.safetensors").write_bytes(b"an older one")
+    (run / "my notes.txt").write_text("mine")
+    (run / SPACE_MARKER).write_text("")
+    before = _files(run)
+    for out in (run, model, model / "space"):
+        code = main(["space", str(out), "--model", str(model)])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and err.startswith("error: "), err
+        assert "would replace the model" in err
+        assert _files(run) == before
+    assert not (model / "space").exists()
+
+
+def test_space_replaces_only_an_empty_folder_or_a_space_it_wrote(tmp_path, capsys):
+    """H4: a folder of the user's own is never replaced; an empty one, or a Space that
+    `vae-hub space` wrote (it holds SPACE_MARKER), is."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    assert main(["space", str(mine), "--model", "tester/any"]) == 2
+    err = capsys.readouterr().err
+    assert f"{mine} holds files and is not a Space written by vae-hub space" in err
+    assert _files(mine) == {"thesis.tex": b"years of work"}
+    (tmp_path / "a file").write_text("x")
+    assert main(["space", str(tmp_path / "a file"), "--model", "tester/any"]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["space", str(empty), "--model", "tester/any"]) == 0
+    assert (empty / SPACE_MARKER).is_file() and (empty / "app.py").is_file()
+    (empty / "vae_hub" / "stale.py").write_text("")
+    assert main(["space", str(empty), "--model", "tester/other"]) == 0  # its own: replaced
+    assert "tester/other" in (empty / "app.py").read_text()
+    assert not (empty / "vae_hub" / "stale.py").exists()
+
+
+def test_pushing_a_space_sends_regular_files_only(hub, tmp_path, capsys):
+    """H2: a link in a Space folder is refused by name, not uploaded as its target; the
+    Space's local mark stays local."""
+    space = tmp_path / "space"
+    assert main(["space", str(space), "--model", "tester/any"]) == 0
+    secret = tmp_path / "id_ed25519"
+    secret.write_text("PRIVATE KEY")
+    (space / "notes.md").symlink_to(secret)
+    code = main(["push", str(space), "tester/s", "--repo-type", "space", "--hub-token", TOKEN])
+    err = capsys.readouterr().err
+    assert code == 2 and "notes.md is a symbolic link" in err and err.count("\n") == 1
+    assert not [r for r in hub.requests if "whoami" not in r[1]]  # nothing created or sent
+    (space / "notes.md").unlink()
+    code = main(["push", str(space), "tester/s", "--repo-type", "space", "--hub-token", TOKEN])
+    assert code == 0, capsys.readouterr().err
+    files = hub.files("tester/s", repo_type="space")
+    assert "app.py" in files and SPACE_MARKER not in files

@@ -35,3 +35,12 @@ class WriteError(RuntimeError):
     The message names the path and the cause, the last good checkpoint and how to go on;
     what was saved before is intact (every write is atomic).
     """
+
+
+class UnsafeFileError(ValueError):
+    """A file of a model or run folder that is not read: a symbolic link, FIFO, device or
+    folder where a regular file belongs (a link could point at a secret anywhere on the
+    machine, a FIFO would hang the reader), or a file larger than its kind can be.
+
+    The message names the file. Loading wraps it in InvalidModelError.
+    """

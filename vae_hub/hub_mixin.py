@@ -154,15 +154,16 @@ class VAEHubMixin(PyTorchModelHubMixin):
             local_files_only=local_files_only,
             token=token,
         )
-        config = model_files.read_config(files.config)
+        linked = files.in_hub_cache  # the HF cache's snapshots link into its blobs
+        config = model_files.read_config(files.config, follow_link=linked)
         try:
             validate_config(config)
         except ValueError as e:
             raise InvalidModelError(f"{files.config} is not a vae-hub VAE config: {e}") from e
         with torch.device("meta"):  # shapes and dtypes only: nothing is allocated
             expected = {k: TensorSpec.of(v) for k, v in cls(**config).state_dict().items()}
-        model_files.check_tensors(files.weights, expected)
-        state = model_files.read_tensors(files.weights)
+        model_files.check_tensors(files.weights, expected, follow_link=linked)
+        state = model_files.read_tensors(files.weights, follow_link=linked)
         problems = stored_state_problems(state)
         if problems:
             raise InvalidModelError(f"{files.weights}: " + "; ".join(problems))

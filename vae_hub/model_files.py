@@ -3,7 +3,9 @@
 A model is config.json (the constructor arguments) and model.safetensors (the tensors). Both
 may come from a stranger, so each is sized from its first bytes before it can cost memory,
 parsed by a reader that refuses anything unusual, and compared with what the config says the
-model holds before a single tensor is allocated. Only JSON and safetensors are ever parsed:
+model holds before a single tensor is allocated. In a local folder both must be regular files
+(a link, FIFO or device is refused by name: `regular_files`); the HF cache's links into its
+blobs are huggingface_hub's own. Only JSON and safetensors are ever parsed:
 a downloaded file can describe a wrong model, never run code. Every problem becomes one
 `InvalidModelError` naming the file.
 """
@@ -29,7 +31,8 @@ from huggingface_hub.errors import (
 )
 from safetensors import SafetensorError, safe_open
 
-from .errors import InvalidModelError, ModelNotFoundError
+from .errors import InvalidModelError, ModelNotFoundError, UnsafeFileError
+from .regular_files import open_regular, read_regular_bytes, reopenable_path
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -50,8 +53,12 @@ SAFETENSORS_DTYPES = {
 
 @dataclass(frozen=True)
 class ModelFiles:
+    """Where a model's two files are. A local folder's must be regular files in it; the
+    HF cache's are links into the cache's blobs, which is how huggingface_hub stores them."""
+
     config: Path
     weights: Path
+    in_hub_cache: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,7 +93,7 @@ def locate(name: str, **hub_kwargs) -> ModelFiles:
     folder = Path(name).expanduser()
     if folder.is_dir():
         for filename in (CONFIG_NAME, WEIGHTS_NAME):
-            if not (folder / filename).is_file():
+            if not os.path.lexists(folder / filename):  # a link or FIFO is refused by name
                 raise ModelNotFoundError(
                     f"{folder / filename} is missing: a vae-hub model folder holds "
                     f"{CONFIG_NAME} and {WEIGHTS_NAME}, as written by VAE.save_pretrained()"
@@ -119,7 +126,8 @@ def download(
     )
     config = Path(_download(repo_id, CONFIG_NAME, revision, **kwargs))
     commit = config.parent.name if config.parent.parent.name == "snapshots" else revision
-    return ModelFiles(config, Path(_download(repo_id, WEIGHTS_NAME, commit, **kwargs)))
+    weights = Path(_download(repo_id, WEIGHTS_NAME, commit, **kwargs))
+    return ModelFiles(config, weights, in_hub_cache=True)
 
 
 def _download(repo_id: str, filename: str, revision: str | None, **kwargs) -> str:
@@ -156,27 +164,24 @@ def _download(repo_id: str, filename: str, revision: str | None, **kwargs) -> st
 # --- config.json --------------------------------------------------------------------------
 
 
-def read_config(path: Path) -> dict:
-    """config.json as a dict, read strictly: at most MAX_CONFIG_BYTES of UTF-8 JSON holding
-    one object, with no duplicate keys, no NaN or Infinity and no absurd nesting or numbers.
-    The values are checked by the model's own schema afterwards."""
+def read_config(path: Path, *, follow_link: bool = False) -> dict:
+    """config.json as a dict, read strictly: a regular file (no link unless `follow_link`)
+    of at most MAX_CONFIG_BYTES of UTF-8 JSON holding one object, with no duplicate keys, no
+    NaN or Infinity and no absurd nesting or numbers. The values are checked by the model's
+    own schema afterwards."""
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise InvalidModelError(
-                f"{path} is {size:,} bytes; a vae-hub config.json is at most "
-                f"{MAX_CONFIG_BYTES:,} (it holds a handful of numbers)"
-            )
-        text = path.read_bytes().decode("utf-8")
+        limit = f"a vae-hub config.json is at most {MAX_CONFIG_BYTES:,} (it holds a few numbers)"
+        data = read_regular_bytes(path, MAX_CONFIG_BYTES, limit=limit, follow_link=follow_link)
+        text = data.decode("utf-8")
         config = json.loads(
             text,
             object_pairs_hook=_unique_keys,
             parse_constant=_no_constant,
             parse_float=_finite_float,
         )
-    except InvalidModelError:
-        raise
+    except UnsafeFileError as e:
+        raise InvalidModelError(str(e)) from e
     except RecursionError:
         raise InvalidModelError(f"{path}: cannot read it as JSON (nested too deeply)") from None
     except UnicodeDecodeError as e:
@@ -210,40 +215,46 @@ def _finite_float(text: str) -> float:
 # --- model.safetensors --------------------------------------------------------------------
 
 
-def read_header(path: Path) -> dict[str, TensorSpec]:
+def read_header(path: Path, *, follow_link: bool = False) -> dict[str, TensorSpec]:
     """Name -> TensorSpec of every tensor in a safetensors file, from its header alone.
 
-    The header's length is read from the file's first 8 bytes and refused above
-    MAX_HEADER_BYTES before anything else is parsed; no tensor is read."""
+    The file must be regular (no link unless `follow_link`). The header's length is read
+    from its first 8 bytes and refused above MAX_HEADER_BYTES before anything else is
+    parsed; no tensor is read."""
     path = Path(path)
     try:
-        with open(path, "rb") as f:
-            prefix = f.read(8)
-        if len(prefix) < 8:
-            raise InvalidModelError(f"{path}: not a readable safetensors file (truncated)")
-        (length,) = struct.unpack("<Q", prefix)
-        if length > MAX_HEADER_BYTES:
-            raise InvalidModelError(
-                f"{path}: not a readable safetensors file: its header claims {length:,} "
-                f"bytes; at most {MAX_HEADER_BYTES:,} are read"
-            )
-        with safe_open(str(path), framework="pt") as f:
-            slices = {name: f.get_slice(name) for name in f.keys()}  # noqa: SIM118
-            return {
-                name: TensorSpec(tuple(s.get_shape()), s.get_dtype()) for name, s in slices.items()
-            }
+        with open_regular(path, follow_link=follow_link) as file:
+            prefix = file.read(8)
+            if len(prefix) < 8:
+                raise InvalidModelError(f"{path}: not a readable safetensors file (truncated)")
+            (length,) = struct.unpack("<Q", prefix)
+            if length > MAX_HEADER_BYTES:
+                raise InvalidModelError(
+                    f"{path}: not a readable safetensors file: its header claims {length:,} "
+                    f"bytes; at most {MAX_HEADER_BYTES:,} are read"
+                )
+            with safe_open(reopenable_path(file, path), framework="pt") as f:
+                slices = {name: f.get_slice(name) for name in f.keys()}  # noqa: SIM118
+                return {
+                    name: TensorSpec(tuple(s.get_shape()), s.get_dtype())
+                    for name, s in slices.items()
+                }
     except InvalidModelError:
         raise
+    except UnsafeFileError as e:
+        raise InvalidModelError(str(e)) from e
     except (SafetensorError, OSError, ValueError) as e:
         raise InvalidModelError(
             f"{path}: not a readable safetensors file (truncated or corrupt?): {e}"
         ) from e
 
 
-def check_tensors(path: Path, expected: dict[str, TensorSpec]) -> None:
+def check_tensors(
+    path: Path, expected: dict[str, TensorSpec], *, follow_link: bool = False
+) -> None:
     """The file at `path` holds exactly the `expected` tensors, with their shapes and dtypes;
     else one InvalidModelError listing the differences."""
-    found = read_header(path)
+    found = read_header(path, follow_link=follow_link)
     missing = sorted(set(expected) - set(found))
     unexpected = sorted(set(found) - set(expected))
     shapes = [
@@ -270,11 +281,16 @@ def check_tensors(path: Path, expected: dict[str, TensorSpec]) -> None:
         raise InvalidModelError(f"{path} does not match its config.json: " + "; ".join(problems))
 
 
-def read_tensors(path: Path) -> dict[str, torch.Tensor]:
+def read_tensors(path: Path, *, follow_link: bool = False) -> dict[str, torch.Tensor]:
     """Every tensor of a (checked) safetensors file, refusing NaN and infinite values."""
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with (
+            open_regular(path, follow_link=follow_link) as file,
+            safe_open(reopenable_path(file, path), framework="pt") as f,
+        ):
             tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118
+    except UnsafeFileError as e:
+        raise InvalidModelError(str(e)) from e
     except (SafetensorError, OSError, ValueError) as e:
         raise InvalidModelError(
             f"{path}: not a readable safetensors file (truncated or corrupt?): {e}"

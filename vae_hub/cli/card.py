@@ -7,8 +7,9 @@ import argparse
 from pathlib import Path
 
 from ..atomic import atomic_write_text
-from ..hub.card import draw_card_images, read_json
-from ..hub.export import CARD_NAME, TRAINING_NAME, model_card_for
+from ..hub.card import draw_card_images
+from ..hub.export import CARD_NAME, model_card_for
+from ..hub.records import TRAINING_NAME, read_record
 from ..model import VAE
 
 
@@ -32,7 +33,7 @@ def execute(args: argparse.Namespace) -> int:
     folder = Path(args.folder)
     model = VAE.from_pretrained(folder)
     if args.pictures:
-        training = read_json(folder / TRAINING_NAME) or {}
+        training = read_record(folder, TRAINING_NAME) or {}
         drawn = draw_card_images(model, folder, training.get("history"))
         print(f"drew {', '.join(drawn.values())} in {folder}")
     card = model_card_for(folder, args.model_id or str(folder), model)

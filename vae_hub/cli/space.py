@@ -2,7 +2,8 @@
 
 Writes OUT_DIR with app.py, the vae_hub package, requirements.txt and a README.md with the
 Space front matter; --push also uploads it. The folder runs locally too: cd OUT_DIR &&
-python app.py.
+python app.py. An existing OUT_DIR is replaced only when it is empty or a Space this command
+wrote (it holds .vae-hub-space), and never when it holds the model.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from .push import add_hub_options
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("out_dir", help="folder to write (replaced if it exists)")
+    p.add_argument(
+        "out_dir",
+        help="folder to write: a new or empty one, or a Space this command wrote (replaced)",
+    )
     p.add_argument(
         "--model", required=True, help="Hub repo id the Space serves, or a local model folder"
     )

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import codecs
+import os
 import re
 from pathlib import Path
 
+from markdown_it import MarkdownIt
+
+from ..errors import InvalidModelError, UnsafeFileError
 from ..hub_mixin import project_url
 from ..model import VAE
 from ..model_files import looks_like_local_path
 from ..pretrained import display_name
+from ..regular_files import open_regular
 
 TITLE = "vae-hub: a variational autoencoder on MNIST"
 PAPER_URL = "https://arxiv.org/abs/1312.6114"
+CARD_NAME = "README.md"
+# A vae-hub card is under 10 KB; past this much the rest is left out, so a huge README
+# cannot be sent to every visitor in the page config.
+MAX_CARD_BYTES = 256 * 1024
+# CommonMark and tables, with raw HTML off: a card's <form>, <input> or <script> is shown as
+# text, never made an element, and links to javascript: or data: URLs are not made links.
+CARD_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table").disable("image")
 
 
 def header(model: VAE, source: str) -> str:
@@ -39,11 +52,28 @@ def header(model: VAE, source: str) -> str:
     )
 
 
-def card_text(source: str) -> str | None:
-    """The model card of a local model folder, without its YAML front matter."""
-    card = Path(source) / "README.md"
-    if not card.is_file():
+def card_html(source: str) -> str | None:
+    """The model card (README.md) of a local model folder as inert HTML, without its YAML
+    front matter or pictures (files beside it, not served): rendered here with raw HTML off,
+    at most MAX_CARD_BYTES of it, undecodable bytes shown as U+FFFD. A card that is a link,
+    FIFO or device is refused (InvalidModelError naming it): a link could expose any file
+    of the server, such as /proc/self/environ, to every visitor."""
+    path = Path(source) / CARD_NAME
+    if not Path(source).is_dir() or not os.path.lexists(path):
         return None
-    text = card.read_text(encoding="utf-8")
+    try:
+        with open_regular(path) as file:
+            data = file.read(MAX_CARD_BYTES + 1)
+    except UnsafeFileError as e:
+        raise InvalidModelError(str(e)) from e
+    except OSError as e:
+        raise InvalidModelError(f"{path}: cannot read the model card ({e})") from e
+    truncated = len(data) > MAX_CARD_BYTES
+    # an incremental decoder holds back a character cut in two by the truncation
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    text = decoder.decode(data[:MAX_CARD_BYTES], final=not truncated)
     text = re.sub(r"\A---\n.*?\n---\n", "", text, flags=re.S)
-    return re.sub(r"!\[[^\]]*\]\([^)]*\)\n?", "", text)  # its pictures are files beside it
+    text = re.sub(r"!\[[^\]]*\]\([^)]*\)\n?", "", text)
+    if truncated:
+        text += f"\n\n*(card truncated: only its first {MAX_CARD_BYTES // 1024} KB are shown)*\n"
+    return CARD_MARKDOWN.render(text)

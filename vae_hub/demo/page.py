@@ -20,7 +20,7 @@ from ..errors import InvalidModelError
 from ..generation import digit_temperature
 from ..model import VAE
 from .inputs import checked_picture_input, example_digit, sketch_to_image
-from .intro import TITLE, card_text, header
+from .intro import TITLE, card_html, header
 from .params import (
     EXPLORE_DIRECTIONS,
     EXPLORE_RANGE,
@@ -116,10 +116,10 @@ def build_demo(
     first = _first_pictures(tabs)
     with gr.Blocks(title=TITLE, delete_cache=CACHE_LIFETIME) as demo:
         gr.Markdown(header(model, source))
-        card = card_text(source)
+        card = card_html(source)  # rendered without raw HTML: shown as it is
         if card:
             with gr.Accordion("Model card", open=False):
-                gr.Markdown(card)
+                gr.HTML(card, js_on_load=None, padding=True)
         _sample_tab(tabs, first)
         _digit_tab(tabs, first)
         _interpolate_tab(tabs, first)

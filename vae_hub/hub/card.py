@@ -3,11 +3,15 @@
 
 `VAE.generate_model_card` fills the MODEL_CARD.md template with what the model knows about
 itself; this module adds what only a finished run knows, as the template's keyword values.
+Text from a run's records reaches the card escaped for the place it lands in (the card is
+Markdown, and the Hub renders some HTML in it): a record can never add a tag or a table cell.
 """
 
 from __future__ import annotations
 
-import json
+import html
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +19,11 @@ import torch
 from huggingface_hub import EvalResult, ModelCard
 
 from .. import plots
+from ..errors import InvalidModelError, UnsafeFileError
 from ..evaluation.report import METRICS, metric_label, metric_value
 from ..generation import digit_transit, generate_digit, sample
 from ..model import NUM_CLASSES, VAE
+from ..regular_files import open_regular
 
 TRANSIT_DIGITS = (2, 7)
 IMAGE_FILES = {
@@ -87,20 +93,89 @@ def card_values(
     images: dict | None = None,
 ) -> dict[str, Any]:
     """The template values only a run knows (`model_card_kwargs` of save_pretrained)."""
-    values: dict[str, Any] = {"training": training, "metrics": metrics, "images": images or {}}
+    values: dict[str, Any] = {
+        "training": _escaped_training(training) if training else training,
+        "metrics": _escaped_metrics(metrics) if metrics else metrics,
+        "images": images or {},
+    }
     if model_id:
         values["model_id"] = model_id
     if training:
-        values["training_command"] = training.get("command", "")
+        values["training_command"] = code_block_text(training.get("command") or "")
     if metrics:
-        values["metric_rows"] = metric_rows(metrics)
+        values["metric_rows"] = [
+            (markdown_text(label), markdown_text(value)) for label, value in metric_rows(metrics)
+        ]
         values["eval_results"] = eval_results(metrics)
     return values
+
+
+def markdown_text(text: str) -> str:
+    """`text` as literal Markdown text, fit for a table cell: HTML's &, < and > as entities,
+    Markdown's punctuation and the cell separator | backslash-escaped, one line."""
+    text = re.sub(r"([\\`*_\[\]|~#!])", r"\\\1", " ".join(str(text).split()))
+    return html.escape(text, quote=False)
+
+
+def code_span_text(text: str, in_table: bool = False) -> str:
+    """`text` for inside a `code span`: one line, backticks (which would end it) as ', and
+    in a table cell | as \\| (GitHub-flavoured tables split cells before code spans)."""
+    text = " ".join(str(text).split()).replace("`", "'")
+    return text.replace("|", "\\|") if in_table else text
+
+
+def code_block_text(text: str) -> str:
+    """`text` for a line of a fenced code block: one line, so it cannot end the block."""
+    return " ".join(str(text).split())
+
+
+def _escaped(value: Any) -> Any:
+    """Every string in `value` (nested in dicts and lists) as literal Markdown text."""
+    if isinstance(value, str):
+        return markdown_text(value)
+    if isinstance(value, dict):
+        return {k: _escaped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escaped(v) for v in value]
+    return value
+
+
+def _escaped_training(training: dict) -> dict:
+    """training.json for the template: text escaped, what it quotes as code quoted so."""
+    escaped = _escaped(training)
+    config = training.get("config") or {}
+    if config.get("init_from") is not None:  # a code span in a table cell
+        escaped["config"]["init_from"] = code_span_text(config["init_from"], in_table=True)
+    return escaped
+
+
+def _escaped_metrics(metrics: dict) -> dict:
+    """metrics.json for the template: text escaped, the command and profile quoted as code."""
+    escaped = _escaped(metrics)
+    for key in ("command", "profile"):
+        if metrics.get(key) is not None:
+            escaped[key] = code_span_text(metrics[key])
+    return escaped
 
 
 def render_card(model: VAE, **values: Any) -> ModelCard:
     """The card of `model` with a run's record (see `card_values`)."""
     return model.generate_model_card(**card_values(**values))
+
+
+def card_pictures(folder: Path) -> dict[str, str]:
+    """{name: file name} of the card's pictures that `folder` holds, each checked to be a
+    regular file of it (a link, FIFO or device: InvalidModelError naming it), as the card
+    links them and a push uploads them."""
+    found = {}
+    for name, file in IMAGE_FILES.items():
+        if os.path.lexists(folder / file):
+            try:
+                with open_regular(folder / file):
+                    found[name] = file
+            except UnsafeFileError as e:
+                raise InvalidModelError(str(e)) from e
+    return found
 
 
 def draw_card_images(model: VAE, folder: Path, history: list[dict] | None) -> dict[str, str]:
@@ -125,10 +200,3 @@ def draw_card_images(model: VAE, folder: Path, history: list[dict] | None) -> di
     if complete:
         drawn["loss_curves"] = plots.save_loss_curves(complete, folder / IMAGE_FILES["loss_curves"])
     return {name: path.name for name, path in drawn.items()}
-
-
-def read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None

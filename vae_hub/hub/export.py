@@ -3,11 +3,16 @@ model repo, and exporting the demo as a Space.
 
 Uploads go from a staged copy, so a failed push never changes the local folder, and the
 staged model card names the repo it is pushed to (its usage snippet loads that repo).
+Whatever is copied out of a folder (staged, or put in a Space) is the bytes of a regular file
+of it, read through `regular_files`: a link, FIFO or device is refused by name, never
+followed to a secret elsewhere on the machine.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 import tempfile
 from importlib import metadata, resources
 from pathlib import Path
@@ -15,14 +20,20 @@ from pathlib import Path
 from huggingface_hub import SpaceCard, SpaceCardData
 
 from ..atomic import atomic_directory, atomic_write_json
+from ..errors import ConfigError
 from ..model import VAE
 from ..model_files import CONFIG_NAME, WEIGHTS_NAME, looks_like_local_path
-from .card import IMAGE_FILES, card_values, draw_card_images, read_json, render_card
+from ..regular_files import copy_regular
+from .card import IMAGE_FILES, card_pictures, card_values, draw_card_images, render_card
 from .client import check_repo_id, push_command, upload_folder
+from .records import METRICS_NAME, TRAINING_NAME, read_record
 
 CARD_NAME = "README.md"
-TRAINING_NAME = "training.json"
-METRICS_NAME = "metrics.json"
+# Beside the weights (checked by loading them), a model folder's files are a few KB to a few
+# hundred KB: a stranger's folder may not make an upload or a Space many times that size.
+MAX_SIDE_FILE_BYTES = 16 * 1024 * 1024
+# `vae-hub space` writes this file into every Space, and replaces only a folder holding it
+SPACE_MARKER = ".vae-hub-space"
 MODEL_FILES = [
     CONFIG_NAME,
     WEIGHTS_NAME,
@@ -36,6 +47,7 @@ SPACE_REQUIREMENTS = [
     "torchvision",
     "gradio",
     "huggingface_hub",
+    "markdown-it-py",
     "safetensors",
     "scikit-learn",
     "scipy",
@@ -81,15 +93,36 @@ def model_card_for(folder: Path, model_id: str, model: VAE | None = None) -> str
     """The README.md of `folder` re-rendered so its usage snippet loads `model_id`.
     `model` is the folder's model when the caller has loaded it already."""
     model = model if model is not None else VAE.from_pretrained(folder)
-    images = {name: file for name, file in IMAGE_FILES.items() if (folder / file).is_file()}
     card = render_card(
         model,
         model_id=model_id,
-        training=read_json(folder / TRAINING_NAME),
-        metrics=read_json(folder / METRICS_NAME),
-        images=images,
+        training=read_record(folder, TRAINING_NAME),
+        metrics=read_record(folder, METRICS_NAME),
+        images=card_pictures(folder),
     )
     return str(card)
+
+
+def copy_model_files(folder: Path, dest: Path, names: list[str]) -> None:
+    """Copy those of `names` that `folder` holds into `dest`, each a regular file (a link,
+    FIFO or device: UnsafeFileError naming it) of at most MAX_SIDE_FILE_BYTES but the
+    weights."""
+    for name in names:
+        if os.path.lexists(folder / name):
+            limit = None if name == WEIGHTS_NAME else MAX_SIDE_FILE_BYTES
+            copy_regular(folder / name, dest / name, limit)
+
+
+def copy_regular_tree(folder: Path, dest: Path) -> None:
+    """Copy every file under `folder` into `dest` (which exists), refusing by name anything
+    but regular files and folders: links are not followed, not even to the folder's own."""
+    for entry in sorted(folder.iterdir()):
+        mode = entry.lstat().st_mode
+        if stat.S_ISDIR(mode):
+            (dest / entry.name).mkdir()
+            copy_regular_tree(entry, dest / entry.name)
+        else:
+            copy_regular(entry, dest / entry.name)  # refuses links, FIFOs and devices
 
 
 def push_model(
@@ -101,10 +134,9 @@ def push_model(
     model = VAE.from_pretrained(folder)  # refuse to publish something that does not load
     with tempfile.TemporaryDirectory(prefix="vae-hub-push-") as tmp:
         staged = Path(tmp)
-        for name in MODEL_FILES:
-            if (folder / name).is_file():
-                shutil.copy2(folder / name, staged / name)
-        (staged / CARD_NAME).write_text(model_card_for(folder, repo_id, model), encoding="utf-8")
+        card = model_card_for(folder, repo_id, model)
+        copy_model_files(folder, staged, [name for name in MODEL_FILES if name != CARD_NAME])
+        (staged / CARD_NAME).write_text(card, encoding="utf-8")
         return upload_folder(
             staged,
             repo_id,
@@ -151,12 +183,45 @@ def space_card(model: str, hub_model: bool) -> str:
     return str(SpaceCard.from_template(data, template_str="---\n{{ card_data }}\n---\n\n" + body))
 
 
+def check_space_destination(out_dir: Path, model_folder: Path | None) -> None:
+    """`out_dir` may be (re)written as a Space: it is absent, empty, or a Space that
+    `vae-hub space` wrote (it holds SPACE_MARKER), and it neither holds the model folder
+    nor lies inside it. Else ConfigError: replacing it would delete what it holds."""
+    if model_folder is not None:
+        out, model = out_dir.resolve(), model_folder.resolve()
+        if out == model or out.is_relative_to(model) or model.is_relative_to(out):
+            where = (
+                "is the model folder"
+                if out == model
+                else (
+                    "is inside the model folder" if out.is_relative_to(model) else "holds the model"
+                )
+            )
+            raise ConfigError(
+                f"{out_dir} {where} {model_folder}; writing the Space there would replace "
+                "the model: choose a new folder for the Space"
+            )
+    if not os.path.lexists(out_dir):
+        return
+    if not out_dir.is_dir():
+        raise ConfigError(f"{out_dir} exists and is not a folder; choose a new folder")
+    marker = out_dir / SPACE_MARKER
+    ours = os.path.lexists(marker) and stat.S_ISREG(marker.lstat().st_mode)
+    if not ours and any(out_dir.iterdir()):
+        raise ConfigError(
+            f"{out_dir} holds files and is not a Space written by vae-hub space (it has no "
+            f"{SPACE_MARKER}); it is replaced only then: choose a new or empty folder"
+        )
+
+
 def export_space(out_dir: str | Path, model: str) -> Path:
     """Write a ready-to-run Space folder: app.py, the vae_hub package, requirements.txt and
     README.md with the Space front matter. `model` is a Hub repo id (loaded at start) or a
-    local model folder (copied in as ./model)."""
+    local model folder (copied in as ./model). An existing `out_dir` is replaced only when
+    it is empty or a Space this function wrote (see `check_space_destination`)."""
     out_dir = Path(out_dir)
     local = looks_like_local_path(model) or Path(model).is_dir()
+    check_space_destination(out_dir, Path(model) if local else None)
     if local:
         VAE.from_pretrained(model)  # it must load before we ship it
     else:
@@ -179,26 +244,34 @@ def export_space(out_dir: str | Path, model: str) -> Path:
         for name in ("MODEL_CARD.md", "app.py"):  # resolve the symlinks into real files
             shutil.copyfile(package / "templates" / name, templates / name)
         if local:
-            model_dir = tmp / "model"
-            model_dir.mkdir()
-            for name in MODEL_FILES:
-                if (Path(model) / name).is_file():
-                    shutil.copy2(Path(model) / name, model_dir / name)
+            (tmp / "model").mkdir()
+            copy_model_files(Path(model), tmp / "model", MODEL_FILES)
         (tmp / "requirements.txt").write_text(pinned_requirements(), encoding="utf-8")
         (tmp / "README.md").write_text(space_card(model, hub_model=not local), encoding="utf-8")
+        (tmp / SPACE_MARKER).write_text(
+            "Written by `vae-hub space`, which may replace this folder.\n", encoding="utf-8"
+        )
     return out_dir
 
 
 def push_space(
     folder: str | Path, space_id: str, *, token: str | None = None, private: bool | None = None
 ) -> str:
+    """Upload a Space folder (written by `export_space`) to `space_id`, from a staged copy
+    of its regular files (a link, FIFO or device in it is refused by name)."""
     check_repo_id(space_id)
-    return upload_folder(
-        folder,
-        space_id,
-        token=token,
-        private=private,
-        repo_type="space",
-        commit_message="Upload vae-hub demo Space",
-        retry_command=push_command(folder, space_id, repo_type="space", private=private),
-    )
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} is not a folder")
+    with tempfile.TemporaryDirectory(prefix="vae-hub-push-") as tmp:
+        copy_regular_tree(folder, Path(tmp))
+        (Path(tmp) / SPACE_MARKER).unlink(missing_ok=True)  # a local mark, not for the Space
+        return upload_folder(
+            tmp,
+            space_id,
+            token=token,
+            private=private,
+            repo_type="space",
+            commit_message="Upload vae-hub demo Space",
+            retry_command=push_command(folder, space_id, repo_type="space", private=private),
+        )
