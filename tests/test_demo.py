@@ -417,3 +417,16 @@ def test_the_model_card_is_shown_as_text_never_as_live_html(trained_model_dir, t
     assert "&lt;form action=" in shown and "re-enter your HF token" in shown
     assert "Caf\ufffd in Latin-1" in shown
     assert "card truncated" in shown and len(config) < 2 * MAX_CARD_BYTES
+
+
+def test_the_cards_pictures_are_not_left_as_captions_without_pictures():
+    """The page does not serve the files beside a card, so their section is replaced by a
+    note: a visitor never reads 'One row per digit' above a picture that is not there."""
+    from vae_hub import BUNDLED
+    from vae_hub.demo.intro import card_html
+
+    card = (Path(BUNDLED) / "README.md").read_text(encoding="utf-8")
+    assert "![" in card and "One row per digit" in card  # the card itself has them
+    shown = card_html(BUNDLED)
+    assert "<img" not in shown and "One row per digit" not in shown
+    assert "<h2>Pictures</h2>" in shown and "<h2>Limitations</h2>" in shown

@@ -10,6 +10,7 @@ import shlex
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -322,3 +323,40 @@ def test_train_py_help_documents_push_options():
     )
     for flag in ("--push", "--private", "--hub-token"):
         assert flag in proc.stdout
+
+
+def table_rows(markdown: str) -> list[list[list[str]]]:
+    """Each Markdown table of `markdown` as its rows of cells, cells split where GitHub
+    splits them: at every | not escaped by a backslash (inside code spans too)."""
+    tables, current = [], []
+    for line in [*markdown.splitlines(), ""]:
+        if line.startswith("|"):
+            current.append([c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]])
+        elif current:
+            tables.append(current)
+            current = []
+    return tables
+
+
+def test_every_table_row_of_a_rendered_card_has_its_headers_cells(trained_model_dir):
+    """A | inside a cell (the amortisation gap's q(z|x)) must not split its row: the row
+    would gain a cell and its value would vanish from the rendered table."""
+    from vae_hub import BUNDLED
+    from vae_hub.hub.export import model_card_for
+
+    cards = {
+        "bundled": (Path(BUNDLED) / "README.md").read_text(encoding="utf-8"),
+        "re-rendered": model_card_for(Path(BUNDLED), "someone/model"),
+        "tiny": (trained_model_dir / "README.md").read_text(encoding="utf-8"),
+    }
+    assert "refining q(z\\|x)" in cards["re-rendered"]  # the row that used to break
+    for name, card in cards.items():
+        tables = table_rows(card)
+        assert len(tables) >= 3, name
+        for rows in tables:
+            assert all(len(row) == len(rows[0]) for row in rows), (name, rows)
+
+
+def test_the_table_check_sees_a_split_row():
+    rows = table_rows("| a | b |\n| --- | --- |\n| q(z|x) | 1.06 |\n")[0]
+    assert [len(row) for row in rows] == [2, 2, 3]

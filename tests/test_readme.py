@@ -159,3 +159,13 @@ def test_flags_in_the_training_table_exist():
     table = "\n".join(line for line in section.splitlines() if line.startswith("|"))
     for flag in re.findall(r"`(--[a-z-]+)", table):
         assert flag in help_text, flag
+
+
+def test_the_bundled_cards_snippet_runs_from_any_folder(tmp_path):
+    """The bundled model's card loads it by the name that works anywhere, vae_hub.BUNDLED."""
+    card = (ROOT / "vae_hub" / "pretrained" / "README.md").read_text(encoding="utf-8")
+    snippet = blocks("python", card)[0]
+    assert "VAE.from_pretrained(BUNDLED)" in snippet
+    proc = run_offline(snippet, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "torch.Size([16, 1, 28, 28]) torch.Size([8, 1, 28, 28])" in proc.stdout

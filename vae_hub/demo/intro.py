@@ -24,6 +24,13 @@ CARD_NAME = "README.md"
 MAX_CARD_BYTES = 256 * 1024
 # CommonMark and tables, with raw HTML off: a card's <form>, <input> or <script> is shown as
 # text, never made an element, and links to javascript: or data: URLs are not made links.
+# The card's pictures are files beside it, which the page does not serve: their section is
+# replaced, so a visitor never meets captions without pictures.
+PICTURES_NOTE = (
+    "## Pictures\n\nThe card's pictures (samples, digits, a digit transit, the latent map, "
+    "the loss curves) are files in the model folder; the tabs of this page draw the same "
+    "from the model.\n\n"
+)
 CARD_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table").disable("image")
 
 
@@ -54,10 +61,10 @@ def header(model: VAE, source: str) -> str:
 
 def card_html(source: str) -> str | None:
     """The model card (README.md) of a local model folder as inert HTML, without its YAML
-    front matter or pictures (files beside it, not served): rendered here with raw HTML off,
-    at most MAX_CARD_BYTES of it, undecodable bytes shown as U+FFFD. A card that is a link,
-    FIFO or device is refused (InvalidModelError naming it): a link could expose any file
-    of the server, such as /proc/self/environ, to every visitor."""
+    front matter or its Pictures section (files beside it, not served): rendered here with
+    raw HTML off, at most MAX_CARD_BYTES of it, undecodable bytes shown as U+FFFD. A card
+    that is a link, FIFO or device is refused (InvalidModelError naming it): a link could
+    expose any file of the server, such as /proc/self/environ, to every visitor."""
     path = Path(source) / CARD_NAME
     if not Path(source).is_dir() or not os.path.lexists(path):
         return None
@@ -74,6 +81,7 @@ def card_html(source: str) -> str | None:
     text = decoder.decode(data[:MAX_CARD_BYTES], final=not truncated)
     text = re.sub(r"\A---\n.*?\n---\n", "", text, flags=re.S)
     text = re.sub(r"!\[[^\]]*\]\([^)]*\)\n?", "", text)
+    text = re.sub(r"^## Pictures\n.*?(?=^## |\Z)", PICTURES_NOTE, text, flags=re.S | re.M)
     if truncated:
         text += f"\n\n*(card truncated: only its first {MAX_CARD_BYTES // 1024} KB are shown)*\n"
     return CARD_MARKDOWN.render(text)

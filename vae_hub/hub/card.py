@@ -23,6 +23,7 @@ from ..errors import InvalidModelError, UnsafeFileError
 from ..evaluation.report import METRICS, metric_label, metric_value
 from ..generation import digit_transit, generate_digit, sample
 from ..model import NUM_CLASSES, VAE
+from ..pretrained import bundled_folder
 from ..regular_files import open_regular
 
 TRANSIT_DIGITS = (2, 7)
@@ -100,6 +101,7 @@ def card_values(
     }
     if model_id:
         values["model_id"] = model_id
+        values["bundled"] = is_bundled(model_id)
     if training:
         values["training_command"] = code_block_text(training.get("command") or "")
     if metrics:
@@ -108,6 +110,13 @@ def card_values(
         ]
         values["eval_results"] = eval_results(metrics)
     return values
+
+
+def is_bundled(model_id: str) -> bool:
+    """Whether a card's `model_id` is the bundled model's folder, which its snippet then
+    loads by the name that works from any folder, `vae_hub.BUNDLED`."""
+    path = Path(model_id).expanduser()
+    return path.is_dir() and path.resolve() == bundled_folder().resolve()
 
 
 def markdown_text(text: str) -> str:
