@@ -232,3 +232,27 @@ def test_ctrl_c_during_evaluate_is_one_line_and_exit_130():
     assert proc.returncode == 130, err
     lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip()]
     assert lines[-1] == "interrupted (Ctrl-C)" and "Traceback" not in err, err
+
+
+def test_a_typo_in_a_local_path_is_reported_at_once(hub, monkeypatch, capsys):
+    """`vae_hub/pretrainde` can only mean a folder (its parent exists here): one line, and
+    no request reaches the Hub, where it would wait for a network and blame it."""
+    from .conftest import ROOT
+
+    monkeypatch.chdir(ROOT)
+    assert main(["generate", "--model", "vae_hub/pretrainde"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "error: no model folder at 'vae_hub/pretrainde'"
+    assert hub.requests == []
+
+
+def test_a_name_that_is_neither_a_folder_nor_a_repo_says_both(hub, monkeypatch, capsys):
+    """A name that may be a repo id is tried on the Hub; when that fails, the message also
+    says that no local folder of that name exists."""
+    assert main(["generate", "--model", "nosuch/folder"]) == 2
+    err = capsys.readouterr().err
+    assert "no model repo 'nosuch/folder'" in err and "no local folder 'nosuch/folder'" in err
+    hub.stop()
+    assert main(["generate", "--model", "nosuch/folder"]) == 2
+    err = capsys.readouterr().err
+    assert "unreachable" in err and "no local folder 'nosuch/folder' either" in err

@@ -77,12 +77,17 @@ class TensorSpec:
 
 
 def looks_like_local_path(name: str) -> bool:
-    """True for names that can only mean a folder (a repo id is `name` or `owner/name`)."""
+    """True for names that can only mean a folder (a repo id is `name` or `owner/name`):
+    one that starts with `.`, `/` or `~`, or whose parent folder exists here, as in a
+    typo such as `vae_hub/pretrainde`, which is then reported at once rather than after the
+    Hub has been tried."""
+    parent = os.path.dirname(name)
     return (
         name.startswith((".", "/", "~"))
         or "\\" in name
         or name.count("/") > 1
         or os.path.exists(name)
+        or (parent not in ("", ".") and os.path.isdir(parent))
     )
 
 
@@ -140,7 +145,8 @@ def _download(repo_id: str, filename: str, revision: str | None, **kwargs) -> st
         ) from e
     except RepositoryNotFoundError as e:
         raise ModelNotFoundError(
-            f"no model repo {where} (if it is private or gated, pass token= or set HF_TOKEN)"
+            f"no model repo {where} (if it is private or gated, pass token= or set HF_TOKEN), "
+            f"and no local folder {repo_id!r} either"
         ) from e
     except RevisionNotFoundError as e:
         raise ModelNotFoundError(f"no revision {revision!r} in {where}") from e
@@ -149,7 +155,7 @@ def _download(repo_id: str, filename: str, revision: str | None, **kwargs) -> st
         raise ModelNotFoundError(
             f"cannot get {filename} of {where}: the Hub is unreachable or offline mode is on "
             "(HF_HUB_OFFLINE=1 or local_files_only=True) and the file is not in the cache "
-            f"({cache})"
+            f"({cache}); there is no local folder {repo_id!r} either"
         ) from e
     except EntryNotFoundError as e:
         hint = "" if filename == CONFIG_NAME else " (vae-hub reads safetensors only, never .bin)"
