@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -56,8 +57,12 @@ def test_space_export_push_and_files(hub, trained_model_dir, tmp_path, capsys):
     assert meta["sdk"] == "gradio" and meta["app_file"] == "app.py"
     assert meta["models"] == ["tester/tiny-vae"] and meta["license"] == "mit"
     assert meta["sdk_version"] and meta["short_description"]
-    requirements = files["requirements.txt"].decode().split()
+    requirements = files["requirements.txt"].decode().splitlines()
     assert any(r.startswith("gradio==") for r in requirements)
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in requirements
+    pins = [r for r in requirements if r and not r.startswith(("#", "--"))]
+    assert all(re.fullmatch(r"[\w-]+==[\w.]+", pin) for pin in pins), pins  # no +cu130
+    assert {pin.split("==")[0] for pin in pins} >= {"torch", "torchvision", "gradio"}
     assert "DEFAULT_MODEL: str | None = 'tester/tiny-vae'" in files["app.py"].decode()
     assert not any(name.startswith("vae_hub/pretrained/") for name in files)
 

@@ -151,10 +151,23 @@ def push_model(
 # --- Spaces ---------------------------------------------------------------------------------
 
 
+# A Space runs on a CPU unless its owner pays for a GPU: PyTorch's CPU index is looked at
+# too, and pip takes its build (`2.14.1+cpu` sorts above `2.14.1`), without the gigabytes of
+# CUDA libraries; where the index cannot be reached, the same version comes from PyPI.
+CPU_INDEX_LINES = (
+    "# PyTorch's CPU build (a CPU Space needs no CUDA libraries); for a GPU Space, delete the",
+    "# next line. Where this index cannot be reached, pip takes the same versions from PyPI.",
+    "--extra-index-url https://download.pytorch.org/whl/cpu",
+)
+
+
 def pinned_requirements() -> str:
     """requirements.txt pinned to the versions installed here, which are known to work
-    together (they are what the test suite ran with)."""
-    return "".join(f"{name}=={metadata.version(name)}\n" for name in SPACE_REQUIREMENTS)
+    together (they are what the test suite ran with), preferring PyTorch's CPU build. A
+    local version label (`+cu130`) is left out: each index has its own build of the
+    version."""
+    pins = [f"{name}=={metadata.version(name).split('+')[0]}" for name in SPACE_REQUIREMENTS]
+    return "\n".join([*CPU_INDEX_LINES, *pins]) + "\n"
 
 
 def space_card(model: str, hub_model: bool) -> str:
