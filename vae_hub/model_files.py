@@ -16,6 +16,7 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from huggingface_hub import constants, hf_hub_download
@@ -168,13 +169,7 @@ def read_config(path: Path) -> dict:
                 f"{path} is {size:,} bytes; a vae-hub config.json is at most "
                 f"{MAX_CONFIG_BYTES:,} (it holds a handful of numbers)"
             )
-        text = path.read_bytes().decode("utf-8")
-        config = json.loads(
-            text,
-            object_pairs_hook=_unique_keys,
-            parse_constant=_no_constant,
-            parse_float=_finite_float,
-        )
+        config = parse_strict_json(path.read_bytes().decode("utf-8"))
     except InvalidModelError:
         raise
     except RecursionError:
@@ -186,6 +181,18 @@ def read_config(path: Path) -> dict:
     if not isinstance(config, dict):
         raise InvalidModelError(f"{path}: expected a JSON object, got {type(config).__name__}")
     return config
+
+
+def parse_strict_json(text: str) -> Any:
+    """JSON text as Python values, refusing what `json.loads` lets through: duplicate keys,
+    NaN and Infinity, and floats that overflow (ValueError). Too deep a nesting raises
+    RecursionError, which the caller names."""
+    return json.loads(
+        text,
+        object_pairs_hook=_unique_keys,
+        parse_constant=_no_constant,
+        parse_float=_finite_float,
+    )
 
 
 def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
