@@ -35,3 +35,9 @@ class WriteError(RuntimeError):
     The message names the path and the cause, the last good checkpoint and how to go on;
     what was saved before is intact (every write is atomic).
     """
+
+
+class DivergenceError(RuntimeError):
+    """Training produced a NaN or infinite loss or weights (most often: a learning rate too
+    high). The message names the step and the last good checkpoint; nothing non-finite is
+    ever saved, so that checkpoint is intact."""

@@ -2,7 +2,7 @@
 
 User errors (bad options, missing data, unloadable models, Hub failures, a full disk) print
 one line, `error: ...`, and exit with status 2; Ctrl-C during training saves a checkpoint
-and exits with 130.
+and exits with 130, SIGTERM (docker stop, systemd, SLURM, timeout) likewise with 143.
 """
 
 from __future__ import annotations
@@ -12,17 +12,26 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import ConfigError, DataNotFoundError, HubError, InvalidModelError, WriteError
+from ..errors import (
+    ConfigError,
+    DataNotFoundError,
+    DivergenceError,
+    HubError,
+    InvalidModelError,
+    WriteError,
+)
 from ..training.control import DEVICE_HELP
 
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a process Ctrl-C stopped
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 USER_ERRORS = (
     ConfigError,
     DataNotFoundError,
     InvalidModelError,
     HubError,
     WriteError,
+    DivergenceError,
     FileNotFoundError,
     ValueError,  # bad values for the library's pure functions
 )
