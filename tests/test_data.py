@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import struct
 import subprocess
 import sys
 
@@ -111,3 +113,32 @@ def test_full_mnist_loads_through_the_same_loader():
     test = load_mnist(root, train=False, download=False)
     assert train.images.shape == (60000, 28, 28) and test.images.shape == (10000, 28, 28)
     assert torch.bincount(test.labels).tolist()[:2] == [980, 1135]
+
+
+def _labels_file(labels: list[int]) -> bytes:
+    """An IDX label file (magic 2049, count, one byte per label)."""
+    return struct.pack(">II", 2049, len(labels)) + bytes(labels)
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        ([3] * 100, "holds 100 labels for the 600 images"),
+        ([3] * 599 + [12], "holds label 12"),
+    ],
+)
+def test_a_labels_file_that_does_not_fit_its_images_is_named(tmp_path, labels, message):
+    shutil.copytree(DATA_DIR, tmp_path / "data")
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    (raw / "train-labels-idx1-ubyte").write_bytes(_labels_file(labels))
+    with pytest.raises(DataNotFoundError, match=message) as info:
+        load_mnist(tmp_path / "data", train=True, download=False)
+    assert str(raw / "train-labels-idx1-ubyte") in str(info.value)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "--data-dir", str(tmp_path / "data"),
+         "--no-download", "--output-dir", str(tmp_path / "exp"), "--prior", "class-mixture",
+         "--dry-run", "--no-progress"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "train-labels-idx1-ubyte" in proc.stderr

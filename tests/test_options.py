@@ -211,3 +211,59 @@ def test_the_shipped_recipe_file_is_the_bundled_models_recipe():
     assert recipe == {k: record["config"][k] for k in recipe}
     assert len(recipe) > 15
     assert record["command"] == "python train.py --config configs/bundled.toml"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--lr", "inf"], "lr must be a finite number, got inf"),
+        (["--lr", "nan"], "lr must be a finite number, got nan"),
+        (["--max-minutes", "inf"], "max_minutes must be a finite number"),
+        (["--kl-warmup-epochs", "inf"], "kl_warmup_epochs must be a finite number"),
+        (["--weight-decay", "1e999"], "weight_decay must be a finite number"),
+        (["--seed", "-1"], "seed must be >= 0"),
+        (["--seed", "4294967296"], "seed must be < 4294967296"),
+    ],
+)
+def test_floats_are_finite_and_the_seed_fits_32_bits(argv, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_args(argv)
+
+
+def test_the_largest_seed_is_accepted():
+    assert parse_args(["--seed", str(2**32 - 1)]).seed == 2**32 - 1
+
+
+@pytest.mark.parametrize(
+    "name, text, message",
+    [
+        ("run.json", '{"lr": NaN}', "NaN is not a number JSON allows"),
+        ("run.json", '{"lr": Infinity}', "Infinity is not a number JSON allows"),
+        ("run.json", '{"lr": 1e999}', "overflows"),
+        ("run.json", '{"epochs": 2, "epochs": 3}', "duplicate key"),
+        ("run.json", '{"epochs": ' + "[" * 30_000 + "]" * 30_000 + "}", "nested too deeply"),
+        ("run.toml", "lr = inf\n", "lr must be a finite number, got inf"),
+        ("run.toml", "lr = nan\n", "lr must be a finite number, got nan"),
+        ("run.toml", "epochs = " + "[" * 10_000 + "]" * 10_000 + "\n", "nested too deeply"),
+        ("run.json", json.dumps({"exp_name": "x" * 70_000}), "larger than 65,536 bytes"),
+        ("run.toml", "seed = 4294967296\n", "seed must be < 4294967296"),
+    ],
+)
+def test_config_files_are_read_as_strictly_as_config_json(tmp_path, name, text, message):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        parse_args(["--config", str(path)])
+
+
+def test_a_bad_config_file_through_train_py_is_one_line(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 30_000 + "]" * 30_000)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert str(path) in proc.stderr and "nested too deeply" in proc.stderr

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -153,7 +155,10 @@ def test_unavailable_device_is_a_clear_error():
     assert resolve_device("auto").type in ("cpu", "mps")
 
 
-def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path):
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_sigterm_saves_a_checkpoint_and_resume_finishes(tmp_path, signum, code):
+    """Ctrl-C, and SIGTERM as docker stop, systemd, SLURM preemption and `timeout` send it:
+    the step finishes, a checkpoint is saved, the exit status is 128 + the signal."""
     proc = subprocess.Popen(
         train_cmd(tmp_path, "--epochs", "500"),
         stdout=subprocess.PIPE,
@@ -162,9 +167,9 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path):
     )
     wait_for(tmp_path / "long" / "checkpoints" / LATEST)
     time.sleep(0.3)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
     assert "continue with --resume" in out and "Traceback" not in err
     state = load_checkpoint(tmp_path / "long").state
     done = subprocess.run(
@@ -320,3 +325,127 @@ def test_a_training_step_never_waits_for_the_device(tmp_path, flow_steps, ema, s
 
     # Reads once per epoch (the loss sums, at its end); none per step.
     assert reads_during(12) == reads_during(3) <= 1
+
+
+# --- divergence: stopped at once, and nothing bad is saved ---------------------------------------
+
+
+def test_a_diverging_run_stops_naming_the_step_and_saves_nothing(tmp_path):
+    fresh = subprocess.run(
+        train_cmd(tmp_path, "--lr", "1e3", "--epochs", "2"),
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert fresh.returncode == 2 and "Traceback" not in fresh.stderr, fresh.stderr
+    line = fresh.stderr.strip()
+    assert "\n" not in line and re.search(r"NaN or infinite at step \d+", line), line
+    assert "No checkpoint was written yet" in line and "lower --lr" in line
+    assert not (tmp_path / "long" / "checkpoints" / LATEST).exists()
+    # A good epoch, then a resume that diverges: the good checkpoint stays the newest.
+    good = subprocess.run(
+        train_cmd(tmp_path, "--epochs", "1"), capture_output=True, text=True, timeout=300
+    )
+    assert good.returncode == 0, good.stderr
+    folder = tmp_path / "long" / "checkpoints" / "epoch-0001"
+    diverged = subprocess.run(
+        train_cmd(tmp_path, "--resume", "--epochs", "3", "--lr", "1e3"),
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert diverged.returncode == 2 and "Traceback" not in diverged.stderr, diverged.stderr
+    assert f"The last good checkpoint is {folder}" in diverged.stderr
+    saved = load_checkpoint(tmp_path / "long")
+    assert saved.folder == folder and saved.state.epoch == 1
+    assert all(torch.isfinite(p).all() for p in saved.model.parameters())
+
+
+def test_a_checkpoint_with_nan_weights_is_never_written(tmp_path):
+    from vae_hub.errors import DivergenceError
+    from vae_hub.training.checkpoints import TrainState, save_checkpoint
+    from vae_hub.training.start import make_optimizer
+
+    config = tiny_config(tmp_path)
+    model = VAE(**config.model_config())
+    optimizer = make_optimizer(model, config)
+    rng = {"torch": torch.get_rng_state()}
+    first = save_checkpoint(tmp_path, model, optimizer, TrainState(epoch=1), rng, keep=False)
+    with torch.no_grad():
+        model.decoder.fc[0].weight[0, 0] = float("nan")
+    with pytest.raises(DivergenceError, match="decoder.fc.0.weight"):
+        save_checkpoint(tmp_path, model, optimizer, TrainState(epoch=2), rng, keep=False)
+    assert not (tmp_path / "checkpoints" / "epoch-0002").exists()
+    assert load_checkpoint(tmp_path).folder == first
+
+
+# --- what a resumed run may change ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"batch_size": 128}, "batch_size: saved 64 vs now 128"),
+        ({"seed": 1}, "seed: saved 0 vs now 1"),
+        ({"lr_schedule": "cosine"}, "lr_schedule: saved 'constant' vs now 'cosine'"),
+        ({"kl_warmup_epochs": 1.0}, "kl_warmup_epochs: saved 0.0 vs now 1.0"),
+        ({"augment_share": 0.25}, "augment_share: saved 0.5 vs now 0.25"),
+    ],
+)
+def test_resume_refuses_options_that_change_what_the_saved_position_means(
+    tmp_path, change, message
+):
+    first = run(tiny_config(tmp_path, t_sne_points=0, eval="none", max_steps=5))
+    assert first.state.batch == 5
+    with pytest.raises(ConfigError, match=message):
+        run(tiny_config(tmp_path, t_sne_points=0, eval="none", resume=True, **change))
+    # The options that may change do: a longer constant-rate run, another rate and decay.
+    done = run(tiny_config(tmp_path, t_sne_points=0, eval="none", resume=True, epochs=3,
+                           lr=1e-3, weight_decay=0.1))  # fmt: skip
+    assert done.state.epoch == 3
+
+
+def test_resume_with_another_batch_size_is_one_line(tmp_path):
+    first = subprocess.run(
+        train_cmd(tmp_path, "--max-steps", "5"), capture_output=True, text=True, timeout=300
+    )
+    assert first.returncode == 0, first.stderr
+    proc = subprocess.run(
+        train_cmd(tmp_path, "--resume", "--batch-size", "4096"),
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "batch_size: saved 32 vs now 4096" in proc.stderr and "--batch-size" in proc.stderr
+
+
+def test_a_cosine_run_keeps_its_length_on_resume(tmp_path):
+    run(tiny_config(tmp_path, t_sne_points=0, eval="none", lr_schedule="cosine", max_steps=5))
+    with pytest.raises(ConfigError, match="epochs: saved 2 vs now 3"):
+        run(tiny_config(tmp_path, resume=True, lr_schedule="cosine", epochs=3))
+
+
+def test_resume_refuses_other_training_data(tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(DATA_DIR, data)
+    run(tiny_config(tmp_path, t_sne_points=0, eval="none", max_steps=5, data_dir=str(data)))
+    images = data / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    content = bytearray(images.read_bytes())
+    content[-1] ^= 0xFF  # one pixel of the last training image
+    images.write_bytes(bytes(content))
+    with pytest.raises(ConfigError, match="other data than --data-dir"):
+        run(tiny_config(tmp_path, resume=True, data_dir=str(data)))
+
+
+def test_a_checkpoint_of_an_earlier_version_is_checked_against_train_config_json(tmp_path):
+    """Checkpoints written before they recorded their position: the run's options file
+    says what the position means."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    first = run(tiny_config(tmp_path, t_sne_points=0, eval="none", max_steps=5))
+    folder = load_checkpoint(first.run_dir).folder
+    state_file = folder / "training_state.safetensors"
+    with safe_open(str(state_file), framework="pt") as f:
+        metadata = {k: v for k, v in f.metadata().items() if k != "position"}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    save_file(tensors, str(state_file), metadata=metadata)
+    (folder / "checksums.json").unlink()
+    assert load_checkpoint(first.run_dir).position is None
+    with pytest.raises(ConfigError, match="batch_size: saved 64 vs now 128"):
+        run(tiny_config(tmp_path, resume=True, batch_size=128))

@@ -64,7 +64,7 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
             os.replace(path, old)
         os.replace(tmp, path)
         if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            remove(old)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -92,10 +92,16 @@ def remove_stale_temporaries(folder: str | Path) -> None:
         return
     for entry in folder.iterdir():
         if entry.name.startswith(".") and (entry.name.endswith(".tmp") or ".old-" in entry.name):
-            if entry.is_dir():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
+            remove(entry)
+
+
+def remove(path: str | Path) -> None:
+    """Delete a file or a folder tree; a symlink is removed itself, never what it points to."""
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _fsync_file(path: str | Path) -> None:

@@ -7,6 +7,7 @@ DataLoader workers, which cost more than the model itself at MNIST scale.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -84,7 +85,35 @@ def load_mnist(data_dir: str | Path = DEFAULT_DATA_DIR, train: bool = True, down
                 f"the four original IDX files ({', '.join(IDX_FILES)})"
             ) from e
         raise DataNotFoundError(missing_data_message(root, download, reason)) from e
-    return MnistSplit(dataset.data.contiguous(), dataset.targets.long())
+    split = MnistSplit(dataset.data.contiguous(), dataset.targets.long())
+    check_labels(split, raw, "train" if train else "t10k")
+    return split
+
+
+def check_labels(split: MnistSplit, raw: Path, prefix: str) -> None:
+    """One label, a digit 0-9, per image: a labels file that is short, long or holds other
+    values fails here, naming it, and not as an IndexError or a CUDA assert mid-training."""
+    labels_file = raw / f"{prefix}-labels-idx1-ubyte"
+    images, labels = split.images.shape[0], split.labels.shape[0]
+    if labels != images:
+        raise DataNotFoundError(
+            f"{labels_file} holds {labels:,} labels for the {images:,} images of "
+            f"{raw / f'{prefix}-images-idx3-ubyte'}; replace both with the original IDX files"
+        )
+    if labels and not 0 <= int(split.labels.min()) <= int(split.labels.max()) <= 9:
+        raise DataNotFoundError(
+            f"{labels_file} holds label {int(split.labels.max())}; MNIST labels are the digits "
+            "0-9: replace it with the original IDX file"
+        )
+
+
+def fingerprint(split: MnistSplit) -> dict[str, int | str]:
+    """What a split holds, in short: its size and the SHA-256 of its images and labels. A
+    checkpoint records its training set's, so a run is never resumed on other data."""
+    digest = hashlib.sha256()
+    for tensor in (split.images, split.labels):
+        digest.update(tensor.cpu().contiguous().numpy())
+    return {"images": len(split), "sha256": digest.hexdigest()}
 
 
 class MNIST(torchvision.datasets.MNIST):

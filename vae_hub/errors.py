@@ -44,3 +44,9 @@ class UnsafeFileError(ValueError):
 
     The message names the file. Loading wraps it in InvalidModelError.
     """
+
+
+class DivergenceError(RuntimeError):
+    """Training produced a NaN or infinite loss or weights (most often: a learning rate too
+    high). The message names the step and the last good checkpoint; nothing non-finite is
+    ever saved, so that checkpoint is intact."""

@@ -18,6 +18,7 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from huggingface_hub import constants, hf_hub_download
@@ -179,13 +180,7 @@ def read_config(path: Path, *, follow_link: bool = False) -> dict:
     try:
         limit = f"a vae-hub config.json is at most {MAX_CONFIG_BYTES:,} (it holds a few numbers)"
         data = read_regular_bytes(path, MAX_CONFIG_BYTES, limit=limit, follow_link=follow_link)
-        text = data.decode("utf-8")
-        config = json.loads(
-            text,
-            object_pairs_hook=_unique_keys,
-            parse_constant=_no_constant,
-            parse_float=_finite_float,
-        )
+        config = parse_strict_json(data.decode("utf-8"))
     except UnsafeFileError as e:
         raise InvalidModelError(str(e)) from e
     except RecursionError:
@@ -197,6 +192,18 @@ def read_config(path: Path, *, follow_link: bool = False) -> dict:
     if not isinstance(config, dict):
         raise InvalidModelError(f"{path}: expected a JSON object, got {type(config).__name__}")
     return config
+
+
+def parse_strict_json(text: str) -> Any:
+    """JSON text as Python values, refusing what `json.loads` lets through: duplicate keys,
+    NaN and Infinity, and floats that overflow (ValueError). Too deep a nesting raises
+    RecursionError, which the caller names."""
+    return json.loads(
+        text,
+        object_pairs_hook=_unique_keys,
+        parse_constant=_no_constant,
+        parse_float=_finite_float,
+    )
 
 
 def _unique_keys(pairs: list[tuple[str, object]]) -> dict:

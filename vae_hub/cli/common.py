@@ -2,8 +2,9 @@
 
 User errors (bad options, missing data, unloadable models, Hub failures, a full disk) print
 one line, `error: ...`, and exit with status 2. Ctrl-C is one line and exit status 130 in
-every command (during training the run first saves a checkpoint). Flags are never
-abbreviated: `--epoch 3` is an error, not a silent `--epochs 3`.
+every command; during training it first saves a checkpoint, and SIGTERM (docker stop,
+systemd, SLURM, timeout) does the same and exits with 143. Flags are never abbreviated:
+`--epoch 3` is an error, not a silent `--epochs 3`.
 """
 
 from __future__ import annotations
@@ -13,17 +14,26 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import ConfigError, DataNotFoundError, HubError, InvalidModelError, WriteError
+from ..errors import (
+    ConfigError,
+    DataNotFoundError,
+    DivergenceError,
+    HubError,
+    InvalidModelError,
+    WriteError,
+)
 from ..training.control import DEVICE_HELP
 
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a process Ctrl-C stopped
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 USER_ERRORS = (
     ConfigError,
     DataNotFoundError,
     InvalidModelError,
     HubError,
     WriteError,
+    DivergenceError,
     FileNotFoundError,
     ValueError,  # bad values for the library's pure functions
 )

@@ -9,13 +9,20 @@ over --config FILE, which wins over the defaults; --resume starts from the run's
 from __future__ import annotations
 
 import argparse
+import signal
 from typing import Any
 
 from ..hub.client import check_credentials, check_repo_id
 from ..hub.export import push_model
 from ..training.loop import run
 from ..training.options import FIELDS, TrainConfig, base_type, coerce, resolve_options
-from .common import EXIT_INTERRUPTED, ArgumentParser, guarded, help_shows_default
+from .common import (
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    ArgumentParser,
+    guarded,
+    help_shows_default,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,7 +88,7 @@ def train(config: TrainConfig) -> int:
         print(f"Hub login OK ({user}); final/ will be pushed to {config.push}.")
     result = run(config)
     if result.interrupted:
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if result.signal == signal.SIGTERM else EXIT_INTERRUPTED
     if config.push and result.final_dir is not None:
         url = push_model(
             result.final_dir, config.push, token=config.hub_token, private=config.private

@@ -38,38 +38,48 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+# The signals that ask a run to stop and save: Ctrl-C, and SIGTERM, which `docker stop`,
+# systemd, SLURM preemption and `timeout` send.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 class StopFlag:
-    """First Ctrl-C asks the loop to stop after the current step (and save); a second one
-    interrupts at once."""
+    """The first Ctrl-C or SIGTERM asks the loop to stop after the current step (and save);
+    a second one interrupts at once. `signal` says which one came first."""
 
     def __init__(self) -> None:
         self.requested = False
-        self._previous: Any = None
+        self.signal: int | None = None
+        self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> StopFlag:
         try:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread: leave Ctrl-C alone
-            self._previous = None
+            self._previous = {s: signal.signal(s, self._handle) for s in STOP_SIGNALS}
+        except ValueError:  # not the main thread: leave the signals alone
+            self._previous = {}
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        tqdm.write("Stopping after this step and saving a checkpoint (Ctrl-C again to abort).")
+        self.signal = signum
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        tqdm.write(f"{name}: stopping after this step and saving a checkpoint (another aborts).")
 
     def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for signum, previous in self._previous.items():
+            if previous is not None:  # None: a handler set outside Python, not restorable
+                signal.signal(signum, previous)
 
 
 @dataclass
 class TrainResult:
     run_dir: Path
-    final_dir: Path | None  # None when stopped by Ctrl-C before the end
+    final_dir: Path | None  # None when stopped by Ctrl-C or SIGTERM before the end
     state: TrainState
     interrupted: bool = False
+    signal: int | None = None  # the signal that stopped it
     test: dict[str, float] = field(default_factory=dict)
 
 

@@ -27,15 +27,15 @@ GENZOO_KEYS = {
 GENZOO_EXTRA = {("MODEL_VARIABLES", "gpu"), ("MODEL_VARIABLES", "dataset")}
 
 
-def read_genzoo_ini(path: Path) -> dict[str, tuple[str, str]]:
-    """Our options from a GenZoo config.ini: option name -> (text value, where it was
-    written, e.g. "config.ini [MODEL_VARIABLES] z_dim"). `--arch conv` on the command line
-    switches to our architecture."""
+def read_genzoo_ini(path: Path, text: str) -> dict[str, tuple[str, str]]:
+    """Our options from a GenZoo config.ini, `text` being the file `path` holds: option name
+    -> (text value, where it was written, e.g. "config.ini [MODEL_VARIABLES] z_dim").
+    `--arch conv` on the command line switches to our architecture."""
     parser = configparser.ConfigParser(interpolation=None)
     parser.optionxform = str  # keep key case so typos are reported as written
     try:
-        parser.read_string(path.read_text(encoding="utf-8"), source=str(path))
-    except (configparser.Error, UnicodeDecodeError) as e:
+        parser.read_string(text, source=str(path))
+    except configparser.Error as e:
         raise ConfigError(f"{path}: not a valid config.ini ({e})") from e
     options = {"arch": ("genzoo", f"{path}")}
     for section in parser.sections():

@@ -6,6 +6,7 @@ save_pretrained folder."""
 from __future__ import annotations
 
 import copy
+import sys
 from pathlib import Path
 
 import torch
@@ -14,6 +15,7 @@ from tqdm.auto import tqdm
 
 from .. import data, plots
 from ..atomic import atomic_write_json
+from ..errors import InvalidModelError
 from ..evaluation.metrics import ElboTerms, negative_elbo
 from ..evaluation.report import METRICS, evaluate_model, format_table
 from ..hub.export import write_model_folder
@@ -22,9 +24,22 @@ from ..model import VAE, inference
 from . import checkpoints
 from .averaging import sync_buffers
 from .control import Limits, StopFlag, TrainResult, resolve_device
-from .options import PER_INVOCATION, SAVED_OPTIONS, TrainConfig, recipe_command
-from .run_folder import explained_write_failures, prepare_run_dir
-from .start import check_model_options, make_optimizer, run_augmentation, start_model
+from .options import (
+    PER_INVOCATION,
+    SAVED_OPTIONS,
+    TrainConfig,
+    recipe_command,
+    saved_run_options,
+)
+from .run_folder import explained_failures, prepare_run_dir, run_lock
+from .start import (
+    check_model_options,
+    check_resume_position,
+    make_optimizer,
+    resume_position,
+    run_augmentation,
+    start_model,
+)
 from .steps import train_one_epoch
 
 DRY_RUN_STEPS = 5
@@ -36,9 +51,11 @@ IMAGE_GRID_ROWS = 4
 
 
 def run(config: TrainConfig) -> TrainResult:
-    """Train as `config` says, resuming if asked; see `train.py --help`. A file that cannot
-    be written (full disk, read-only folder) ends the run with a WriteError."""
-    with explained_write_failures(config):
+    """Train as `config` says, resuming if asked; see `train.py --help`. The run folder is
+    locked for the whole run (ConfigError when another run holds it). A file that cannot
+    be written (full disk, read-only folder) ends the run with a WriteError, a NaN or
+    infinite loss with a DivergenceError; both say where the last good checkpoint is."""
+    with run_lock(config), explained_failures(config):
         return _run(config)
 
 
@@ -50,10 +67,12 @@ def _run(config: TrainConfig) -> TrainResult:
     prepare_run_dir(config)
 
     torch.manual_seed(config.seed)  # initialisation and dropout; batches use their own RNGs
-    train = data.load_mnist(config.data_dir, train=True, download=config.download).to(device)
-    test = data.load_mnist(config.data_dir, train=False, download=config.download).to(device)
+    train = data.load_mnist(config.data_dir, train=True, download=config.download)
+    test = data.load_mnist(config.data_dir, train=False, download=config.download)
     if config.dry_run:  # seconds-long: train a few steps, score and map small subsets
         train, test = train.subset(DRY_RUN_TRAIN), test.subset(DRY_RUN_EVAL)
+    position = resume_position(config, train)  # fingerprinted on the CPU, before the copy
+    train, test = train.to(device), test.to(device)
     map_points = min(config.t_sne_points, DRY_RUN_TSNE if config.dry_run else len(test))
 
     generator = torch.Generator(device=device).manual_seed(config.seed)
@@ -64,12 +83,26 @@ def _run(config: TrainConfig) -> TrainResult:
         check_model_options(
             config, model, f"--resume: {run_dir}", "pass the same options or use another --exp-name"
         )
+        if not saved.verified:
+            print(
+                f"warning: {saved.folder} has no checksums (written by an earlier version of "
+                "vae-hub), so it is resumed without checking it for damage",
+                file=sys.stderr,
+            )
+        recorded = saved.position
+        if recorded is None:  # an earlier version's checkpoint: the run's options file
+            recorded = saved_run_options(config.to_dict())
+        check_resume_position(config, recorded, position)
         if saved.raw_weights is not None:  # the folder holds the average; resume the weights
             ema, model = model, copy.deepcopy(model)
             model.load_state_dict(saved.raw_weights)
         augmentation = run_augmentation(model, config, saved.augmentation, device)
         optimizer = make_optimizer(model, config, augmentation)
-        optimizer.load_state_dict(saved.optimizer_state)
+        try:
+            optimizer.load_state_dict(saved.optimizer_state)
+        except (KeyError, ValueError, RuntimeError) as e:  # possible only without checksums
+            state_file = saved.folder / checkpoints.STATE_FILE
+            raise InvalidModelError(f"{state_file} is damaged: its optimizer state ({e})") from e
         for group in optimizer.param_groups:  # the saved groups carry the old options
             group.update(weight_decay=config.weight_decay, decoupled_weight_decay=True)
         generator.set_state(saved.rng["generator"])
@@ -115,15 +148,18 @@ def _run(config: TrainConfig) -> TrainResult:
                 last_elbo = _end_epoch(served(), config, state, test, writer, fixed, finished)
                 keep = finished and state.epoch % config.checkpoint_every == 0
                 checkpoints.save_checkpoint(
-                    run_dir, model, optimizer, state, _rng(generator), keep, ema, augmentation
-                )
+                    run_dir, model, optimizer, state, _rng(generator), keep, ema, augmentation,
+                    position,
+                )  # fmt: skip
                 if not finished:
                     break
             if stop.requested:
                 folder = checkpoints.save_checkpoint(
-                    run_dir, model, optimizer, state, _rng(generator), False, ema, augmentation
-                )
+                    run_dir, model, optimizer, state, _rng(generator), False, ema, augmentation,
+                    position,
+                )  # fmt: skip
                 result.interrupted = True
+                result.signal = stop.signal
                 print(f"Stopped. Saved {folder}; continue with --resume.")
                 return result
             result.final_dir = _finish(served(), config, train, test, state, writer, last_elbo)

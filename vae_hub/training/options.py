@@ -11,7 +11,8 @@ ignored. The options that shape the model are checked by the model's own schema
 from __future__ import annotations
 
 import dataclasses
-import json
+import math
+import os
 import shlex
 import tomllib
 import types
@@ -28,11 +29,15 @@ from ..data import DEFAULT_DATA_DIR
 from ..errors import ConfigError
 from ..evaluation.report import describe_profiles
 from ..model_config import PRIORS, validate_config
+from ..model_files import parse_strict_json
+from ..safe_paths import read_plain_file
 from .augmentation import MAX_SHIFT
 from .control import DEVICE_HELP
 from .genzoo import read_genzoo_ini
 
 SAVED_OPTIONS = "train_config.json"
+# An options file holds a few dozen short lines; nothing larger is read.
+MAX_OPTIONS_BYTES = 64 * 1024
 
 
 def _opt(default: Any, help: str, **extra: Any) -> Any:
@@ -105,7 +110,9 @@ class TrainConfig:
     output_dir: str = _opt("experiments", "folder that holds the runs")
     data_dir: str = _opt(DEFAULT_DATA_DIR, "folder holding MNIST/raw/ (torchvision layout)")
     download: bool = _opt(True, "download MNIST into --data-dir when it is missing")
-    seed: int = _opt(0, "seed for initialisation, shuffling and sampling")
+    seed: int = _opt(
+        0, "seed for initialisation, shuffling and sampling (0 to 2**32-1)", low=0, below=2**32
+    )
     device: str = _opt("auto", DEVICE_HELP)
     threads: int | None = _opt(None, "CPU threads for torch (default: torch's choice)", low=1)
     compile: bool = _opt(False, "torch.compile the model (faster steps after a warm-up)")
@@ -209,6 +216,14 @@ PER_INVOCATION = frozenset(
     {"resume", "overwrite", "progress", "dry_run", "device", "threads", "compile", "max_steps",
      "max_minutes", "push", "private", "hub_token"}
 )  # fmt: skip
+# Options that say what a checkpoint's position means, so a resumed run may not change them:
+# which batches of which epoch's shuffling were done (batch_size; seed, which sets the
+# shuffling), where the schedules stand (lr_schedule; kl_warmup_epochs; epochs, which sets
+# the length of the cosine schedule, and is checked only with it: a constant-rate run may be
+# extended), and what share of the data is shifted (augment_share). The model options (the
+# network, --binarize) and --augment-shift are checked against the checkpoint's tensors, and
+# the training data against its fingerprint; every other option may change on --resume.
+RESUME_FIXED = ("batch_size", "seed", "lr_schedule", "kl_warmup_epochs", "augment_share", "epochs")
 # Options that say where things are or how this machine runs, not what is trained: the
 # recipe command on a model card leaves them out.
 NOT_RECIPE = frozenset(
@@ -224,6 +239,8 @@ def _check_field(f: dataclasses.Field, value: Any) -> None:
         raise ConfigError(f"{f.name} must be one of {', '.join(meta['choices'])}, got {value!r}")
     if value is None or isinstance(value, (bool, str)):
         return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{f.name} must be a finite number, got {value}")
     if "low" in meta and value < meta["low"]:
         raise ConfigError(f"{f.name} must be >= {meta['low']}, got {value}")
     if "above" in meta and not value > meta["above"]:
@@ -282,6 +299,8 @@ def coerce(name: str, value: Any, source: str, parse_strings: bool = True) -> An
             raise ConfigError(f"{source}: {name} expects {kind.__name__}, got {value!r}") from None
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
+    if isinstance(value, float) and not math.isfinite(value):  # inf passes float() and TOML
+        raise ConfigError(f"{source}: {name} must be a finite number, got {value}")
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise ConfigError(
             f"{source}: {name} expects {kind.__name__}, got {type(value).__name__} {value!r}"
@@ -302,23 +321,47 @@ def _parse_string(kind: type, text: str) -> Any:
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """Options from a JSON / TOML file (our field names) or a GenZoo config.ini."""
+    """Options from a JSON / TOML file (our field names) or a GenZoo config.ini, of at most
+    MAX_OPTIONS_BYTES."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
-    suffix = path.suffix.lower()
-    if suffix == ".ini":
-        return {
-            name: coerce(name, text, where) for name, (text, where) in read_genzoo_ini(path).items()
-        }
     try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_OPTIONS_BYTES + 1)
+    except OSError as e:
+        raise ConfigError(f"cannot read the config file {path}: {e.strerror}") from e
+    if len(data) > MAX_OPTIONS_BYTES:
+        raise ConfigError(
+            f"{path} is larger than {MAX_OPTIONS_BYTES:,} bytes; an options file holds a few "
+            "dozen lines"
+        )
+    return parse_options(path, data)
+
+
+def parse_options(path: Path, data: bytes) -> dict[str, Any]:
+    """The options in `data`, the bytes of the file `path`, read by its suffix. JSON is
+    read as strictly as a model's config.json (no duplicate keys, NaN or Infinity); TOML has
+    no duplicate keys by its spec, and its nan and inf are refused as values."""
+    suffix = path.suffix.lower()
+    try:
+        text = data.decode("utf-8")
+        if suffix == ".ini":
+            return {
+                name: coerce(name, value, where)
+                for name, (value, where) in read_genzoo_ini(path, text).items()
+            }
         if suffix == ".json":
-            raw = json.loads(path.read_text(encoding="utf-8"))
+            raw = parse_strict_json(text)
         elif suffix == ".toml":
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+            raw = tomllib.loads(text)
         else:
             raise ConfigError(f"{path}: expected a .json, .toml or GenZoo .ini config file")
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+    except RecursionError:
+        raise ConfigError(f"{path}: cannot parse it (nested too deeply)") from None
+    except (ValueError, tomllib.TOMLDecodeError) as e:  # JSON's errors, UnicodeDecodeError
+        if isinstance(e, ConfigError):
+            raise
         raise ConfigError(f"{path}: cannot parse it ({e})") from e
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of option names to values")
@@ -340,10 +383,13 @@ def resolve_options(given: dict[str, Any], config_file: str | None = None) -> Tr
 
 def saved_run_options(options: dict[str, Any]) -> dict[str, Any]:
     """The options a run was started with (its train_config.json), minus those that
-    describe one invocation, so `--resume --exp-name X` needs no other flags."""
+    describe one invocation, so `--resume --exp-name X` needs no other flags. The file is
+    read only when it is a regular file of the run folder (never through a symlink)."""
     output_dir = options.get("output_dir", FIELDS["output_dir"].default)
     exp_name = options.get("exp_name", FIELDS["exp_name"].default)
-    saved = Path(output_dir) / exp_name / SAVED_OPTIONS
-    if not saved.is_file():
+    run_dir = Path(output_dir) / exp_name
+    if not os.path.lexists(run_dir / SAVED_OPTIONS):
         return {}
-    return {k: v for k, v in read_config_file(saved).items() if k not in PER_INVOCATION}
+    data = read_plain_file(run_dir, SAVED_OPTIONS, MAX_OPTIONS_BYTES, ConfigError)
+    saved = parse_options(run_dir / SAVED_OPTIONS, data)
+    return {k: v for k, v in saved.items() if k not in PER_INVOCATION}

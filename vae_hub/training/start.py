@@ -4,13 +4,15 @@ with the options given now."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from .. import data
 from ..errors import ConfigError
 from ..model import VAE
 from .augmentation import ShiftAugmentation, shift_of
-from .options import MODEL_FLAGS, TrainConfig
+from .options import MODEL_FLAGS, RESUME_FIXED, TrainConfig
 
 
 def make_optimizer(
@@ -103,3 +105,37 @@ def check_model_options(
     if different:
         detail = ", ".join(f"{k}: saved {a!r} vs now {b!r}" for k, (a, b) in different.items())
         raise ConfigError(f"{what} was trained with different model options ({detail}); {advice}")
+
+
+def resume_position(config: TrainConfig, train: data.MnistSplit) -> dict[str, Any]:
+    """What a checkpoint of this run records about its position, for `check_resume_position`:
+    the RESUME_FIXED options and the training data's fingerprint."""
+    return {**{k: getattr(config, k) for k in RESUME_FIXED}, "data": data.fingerprint(train)}
+
+
+def check_resume_position(config: TrainConfig, saved: dict[str, Any], now: dict[str, Any]) -> None:
+    """A resumed run keeps the options that say what its saved position means, and its
+    training data (`saved` and `now` from `resume_position`; `saved` may lack the data and
+    any option: a checkpoint of an earlier version records none, only train_config.json)."""
+    where = f"--resume: {config.run_dir}"
+    keys = [k for k in RESUME_FIXED if k != "epochs" or config.lr_schedule == "cosine"]
+    different = {k: (saved[k], now[k]) for k in keys if k in saved and saved[k] != now[k]}
+    if different:
+        detail = ", ".join(f"{k}: saved {a!r} vs now {b!r}" for k, (a, b) in different.items())
+        flags = "/".join("--" + k.replace("_", "-") for k in different)
+        raise ConfigError(
+            f"{where} was trained with other options that fix where it stopped ({detail}); "
+            f"resume it with the same {flags}, or start a new run with another --exp-name"
+        )
+    before, after = saved.get("data"), now["data"]
+    if before is not None and before != after:
+        raise ConfigError(
+            f"{where} was trained on other data than --data-dir {config.data_dir} holds "
+            f"({_images(before)} training images then, {after['images']} now, or the "
+            "same number with other contents; a --dry-run trains on a subset); resume it "
+            "with the same data and --dry-run setting"
+        )
+
+
+def _images(fingerprint: Any) -> Any:
+    return fingerprint.get("images", "?") if isinstance(fingerprint, dict) else "?"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import torch
 from tqdm.auto import tqdm
 
 from .. import data
+from ..errors import DivergenceError
 from ..losses import elbo_loss
 from ..model import VAE
 from ..schedules import cosine, kl_weight
@@ -74,7 +76,10 @@ def train_one_epoch(
     shifted and the networks are told the shifts.
 
     A step never waits for the device: the loss sums stay there and are read every
-    LOG_EVERY steps for the progress bar, and once at the end."""
+    LOG_EVERY steps (for the progress bar and the divergence check) and once at the end.
+    A NaN or infinite loss, or NaN or infinite weights, ends the epoch at that read with a
+    DivergenceError naming the first step whose loss was not finite; so the caller never
+    saves what a diverged run holds."""
     model.train()
     device = train.images.device
     per_epoch = data.num_batches(len(train), config.batch_size)
@@ -84,6 +89,8 @@ def train_one_epoch(
         [partial["reconstruction"], partial["kl"]], dtype=torch.float64, device=device
     )
     images = int(partial["images"])
+    finite_steps = torch.zeros((), dtype=torch.int64, device=device)  # steps before a NaN/inf
+    first_step = state.step
     bar = tqdm(
         total=per_epoch,
         initial=state.batch,
@@ -106,22 +113,60 @@ def train_one_epoch(
             state.batch += 1
             n = x.shape[0]
             sums += torch.stack([reconstruction, kl]).double() * n
+            finite_steps += torch.isfinite(sums).all()  # stays put once a sum is NaN or inf
             images += n
             bar.update(1)
-            if config.progress and (state.batch % LOG_EVERY == 0 or state.batch == per_epoch):
-                recon_sum, kl_sum = sums.tolist()
+            if state.batch % LOG_EVERY == 0 and state.batch < per_epoch:
+                recon_sum, kl_sum = checked_sums(sums, finite_steps, first_step, model, ema,
+                                                 optimizer, state.step)  # fmt: skip
                 bar.set_postfix(loss=f"{(recon_sum + kl_sum) / images:.2f}",
                                 kl=f"{kl_sum / images:.2f}")  # fmt: skip
             trained = state.elapsed + time.monotonic() - started
             if state.batch < per_epoch and limits.reached(state.step, trained):
                 finished = False
                 break
+        recon_sum, kl_sum = checked_sums(
+            sums, finite_steps, first_step, model, ema, optimizer, state.step
+        )
     finally:
         bar.close()
         state.elapsed += time.monotonic() - started
-        recon_sum, kl_sum = sums.tolist()
-        state.partial = {"reconstruction": recon_sum, "kl": kl_sum, "images": float(images)}
+    state.partial = {"reconstruction": recon_sum, "kl": kl_sum, "images": float(images)}
     return finished
+
+
+def checked_sums(
+    sums: torch.Tensor,
+    finite_steps: torch.Tensor,
+    first_step: int,
+    model: VAE,
+    ema: VAE | None,
+    optimizer: torch.optim.Optimizer,
+    step: int,
+) -> tuple[float, float]:
+    """The running loss sums (2,), read to the host in one read together with whether the
+    weights, their average and the optimiser's moments are all finite. DivergenceError when
+    they are not: naming the first step (counted from 1) whose loss was NaN or infinite,
+    `first_step` + `finite_steps` + 1, or `step` for weights gone bad under a finite loss."""
+    watched = [*model.parameters(), *(ema.parameters() if ema is not None else ())]
+    watched += [
+        value
+        for param_state in optimizer.state.values()
+        for value in param_state.values()
+        if torch.is_tensor(value) and value.device == sums.device  # not Adam's CPU step count
+    ]
+    weights_finite = torch.stack([torch.isfinite(t).all() for t in watched]).all()
+    recon_sum, kl_sum, good_steps, weights_ok = torch.cat(
+        [sums, torch.stack([finite_steps.double(), weights_finite.double()])]
+    ).tolist()
+    if not math.isfinite(recon_sum + kl_sum):
+        bad = first_step + int(good_steps) + 1
+        raise DivergenceError(f"training diverged: the loss became NaN or infinite at step {bad}")
+    if not weights_ok:
+        raise DivergenceError(
+            f"training diverged: the weights became NaN or infinite by step {step}"
+        )
+    return recon_sum, kl_sum
 
 
 def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
