@@ -10,6 +10,9 @@ folder itself may be a link: that path is the caller's own choice.
 
 Files that huggingface_hub downloaded are links by design (a cache snapshot links into the
 repo's blobs); their readers pass `follow_link=True`.
+
+A name read from such a folder (a checkpoint that `latest.json` names, say) is checked to be
+one path component before it becomes a path (`plain_child`): "../../victim" never is.
 """
 
 from __future__ import annotations
@@ -35,6 +38,15 @@ KINDS = {
 }
 
 
+def describe(mode: int) -> str:
+    """What a file of this st_mode is, in words."""
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    return KINDS.get(stat.S_IFMT(mode), "a file of an unknown kind")
+
+
 def refusal(path: str | Path, mode: int) -> UnsafeFileError:
     """The error naming `path` and what it is instead of a regular file (`mode`: its st_mode)."""
     if stat.S_ISLNK(mode):
@@ -42,8 +54,7 @@ def refusal(path: str | Path, mode: int) -> UnsafeFileError:
             f"{path} is a symbolic link; a folder's files are read only as regular files "
             "inside it (a link could point at any file on this machine)"
         )
-    kind = KINDS.get(stat.S_IFMT(mode), "of an unknown kind")
-    return UnsafeFileError(f"{path} is {kind}, not a regular file; only those are read")
+    return UnsafeFileError(f"{path} is {describe(mode)}, not a regular file; only those are read")
 
 
 @contextmanager
@@ -117,3 +128,52 @@ def reopenable_path(file: BinaryIO, path: str | Path) -> str:
     reads is what was checked; elsewhere `path` itself."""
     by_fd = f"/proc/self/fd/{file.fileno()}"
     return by_fd if os.path.exists(by_fd) else str(path)
+
+
+def is_plain_name(name: object) -> bool:
+    """True for one path component: no separator, not "." or "..", not empty."""
+    return (
+        isinstance(name, str)
+        and name not in ("", ".", "..")
+        and not any(c in name for c in ("/", "\\", "\0"))
+    )
+
+
+CHILD_KINDS = {"file": stat.S_ISREG, "folder": stat.S_ISDIR}
+
+
+def plain_child(
+    folder: str | Path, name: str, kind: str = "file", error: type[Exception] = UnsafeFileError
+) -> Path:
+    """`folder / name` when `name` is a plain name and that path is a regular file
+    (`kind` "file") or a folder ("folder") of its own, not a symlink, FIFO or device;
+    otherwise `error` with a message naming the path (a missing one too)."""
+    if not is_plain_name(name):
+        raise error(f"{folder}: {name!r} is not the plain name of a {kind} inside that folder")
+    path = Path(folder) / name
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        raise error(f"{path} is missing") from None
+    except OSError as e:
+        raise error(f"cannot read {path}: {e.strerror}") from None
+    if not CHILD_KINDS[kind](mode):
+        raise error(f"{path} is {describe(mode)}, not a {kind}; it is not read or followed")
+    return path
+
+
+def read_plain_file(
+    folder: str | Path, name: str, limit: int, error: type[Exception] = UnsafeFileError
+) -> bytes:
+    """The bytes of the regular file `folder / name` (a plain child, opened as
+    `open_regular` opens a file), refusing one of more than `limit` bytes before it is read;
+    every problem is `error` naming the path."""
+    path = plain_child(folder, name, "file", error)
+    try:
+        return read_regular_bytes(
+            path, limit, limit=f"more than such a file ever holds ({limit:,})"
+        )
+    except UnsafeFileError as e:
+        raise error(str(e)) from None
+    except OSError as e:
+        raise error(f"cannot read {path}: {e.strerror}") from None

@@ -10,7 +10,7 @@ resumes from the last whole checkpoint.
 
 Run folders are shared and copied, so what they hold is checked before it is used: a name
 from latest.json or a folder listing must be a checkpoint name, and every file or folder
-opened, replaced or deleted must be a plain one inside the run folder (`safe_paths`).
+opened, replaced or deleted must be a plain one inside the run folder (`regular_files`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from ..atomic import atomic_directory, atomic_write_json, remove
 from ..errors import DivergenceError, InvalidModelError
 from ..model import VAE
 from ..model_files import CONFIG_NAME, WEIGHTS_NAME, parse_strict_json
-from ..safe_paths import plain_child, read_plain_file
+from ..regular_files import plain_child, read_plain_file
 
 CHECKPOINTS_DIR = "checkpoints"
 LATEST = "latest.json"

@@ -30,7 +30,7 @@ from ..errors import ConfigError
 from ..evaluation.report import describe_profiles
 from ..model_config import PRIORS, validate_config
 from ..model_files import parse_strict_json
-from ..safe_paths import read_plain_file
+from ..regular_files import read_plain_file
 from .augmentation import MAX_SHIFT
 from .control import DEVICE_HELP
 from .genzoo import read_genzoo_ini

@@ -17,7 +17,7 @@ from safetensors import SafetensorError
 
 from ..atomic import remove_stale_temporaries
 from ..errors import ConfigError, DataNotFoundError, DivergenceError, InvalidModelError, WriteError
-from ..safe_paths import plain_child
+from ..regular_files import plain_child
 from . import checkpoints
 from .options import SAVED_OPTIONS, TrainConfig
 
