@@ -142,3 +142,35 @@ def test_a_labels_file_that_does_not_fit_its_images_is_named(tmp_path, labels, m
     )  # fmt: skip
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert "train-labels-idx1-ubyte" in proc.stderr
+
+
+def test_a_failed_download_creates_nothing_and_gives_the_whole_cause(tmp_path, monkeypatch):
+    """A wrong --data-dir with downloading on: torchvision makes DIR/MNIST/raw/ and tries
+    each mirror. Here the mirror is a closed local port (no network needed); afterwards no
+    folder is left behind, neither the data's nor the run's, and the message carries the
+    whole cause, not the first line of it."""
+    from vae_hub import data
+    from vae_hub.cli.train import main
+
+    monkeypatch.setattr(data.MNIST, "mirrors", ["http://127.0.0.1:9/mnist/"])
+    wrong = tmp_path / "typo" / "data"
+    runs = tmp_path / "experiments"
+    with pytest.raises(DataNotFoundError) as info:
+        load_mnist(wrong, train=True, download=True)
+    message = str(info.value)
+    assert "Tried http://127.0.0.1:9/mnist/" in message and "\n" not in message
+    assert not (tmp_path / "typo").exists()
+    assert main(["--data-dir", str(wrong), "--output-dir", str(runs), "--no-progress"]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_failed_download_keeps_what_was_there(tmp_path, monkeypatch):
+    from vae_hub import data
+
+    monkeypatch.setattr(data.MNIST, "mirrors", ["http://127.0.0.1:9/mnist/"])
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "notes.txt").write_text("mine")
+    with pytest.raises(DataNotFoundError):
+        load_mnist(tmp_path, train=True, download=True)
+    assert [p.name for p in raw.iterdir()] == ["notes.txt"]

@@ -74,11 +74,14 @@ def load_mnist(data_dir: str | Path = DEFAULT_DATA_DIR, train: bool = True, down
     """
     root = resolve_root(data_dir)
     raw = root / "MNIST" / "raw"
+    before = _existing(root)
     try:
         dataset = MNIST(root=str(root), train=train, download=download)
     except (RuntimeError, OSError, ValueError, AssertionError, IndexError) as e:
-        # torchvision reports a malformed IDX header with a bare assert
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        _remove_new(root, before)  # a failed download leaves no empty folders behind
+        # torchvision reports a malformed IDX header with a bare assert, and a failed
+        # download over several lines (each mirror tried, and why it failed): all of it
+        reason = " ".join(str(e).split()) or type(e).__name__
         if all((raw / name).is_file() for name in IDX_FILES):
             raise DataNotFoundError(
                 f"the MNIST files in {raw} could not be read ({reason}); replace them with "
@@ -88,6 +91,26 @@ def load_mnist(data_dir: str | Path = DEFAULT_DATA_DIR, train: bool = True, down
     split = MnistSplit(dataset.data.contiguous(), dataset.targets.long())
     check_labels(split, raw, "train" if train else "t10k")
     return split
+
+
+def _existing(root: Path) -> set[Path]:
+    """What of root/MNIST/raw/ exists now: the folders on the way to it (root's missing
+    parents too, which torchvision would create) and the files in raw/."""
+    raw = root / "MNIST" / "raw"
+    paths = [raw, *raw.absolute().parents[: len(raw.absolute().parts) - 1]]
+    files = list(raw.iterdir()) if raw.is_dir() else []
+    return {p.absolute() for p in [*paths, *files] if p.exists()}
+
+
+def _remove_new(root: Path, before: set[Path]) -> None:
+    """Remove what a failed torchvision download created under `root` (its folders, a
+    partly downloaded archive), leaving everything that was there before."""
+    raw = (root / "MNIST" / "raw").absolute()
+    for path in sorted(_existing(root) - before, key=lambda p: len(p.parts), reverse=True):
+        if path.is_file() and path.parent == raw:
+            path.unlink(missing_ok=True)
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
 
 
 def check_labels(split: MnistSplit, raw: Path, prefix: str) -> None:

@@ -55,22 +55,31 @@ def run(config: TrainConfig) -> TrainResult:
     locked for the whole run (ConfigError when another run holds it). A file that cannot
     be written (full disk, read-only folder) ends the run with a WriteError, a NaN or
     infinite loss with a DivergenceError; both say where the last good checkpoint is."""
-    with run_lock(config), explained_failures(config):
-        return _run(config)
-
-
-def _run(config: TrainConfig) -> TrainResult:
     device = resolve_device(config.device)
+    train, test = load_splits(config)  # found before anything is created
+    with run_lock(config), explained_failures(config):
+        return _run(config, device, train, test)
+
+
+def load_splits(config: TrainConfig) -> tuple[data.MnistSplit, data.MnistSplit]:
+    """The run's training and test splits, on the CPU: all of them, or for --dry-run small
+    subsets, so that a smoke run takes seconds."""
+    train = data.load_mnist(config.data_dir, train=True, download=config.download)
+    test = data.load_mnist(config.data_dir, train=False, download=config.download)
+    if config.dry_run:
+        return train.subset(DRY_RUN_TRAIN), test.subset(DRY_RUN_EVAL)
+    return train, test
+
+
+def _run(
+    config: TrainConfig, device: torch.device, train: data.MnistSplit, test: data.MnistSplit
+) -> TrainResult:
     if config.threads:
         torch.set_num_threads(config.threads)
     run_dir = config.run_dir
     prepare_run_dir(config)
 
     torch.manual_seed(config.seed)  # initialisation and dropout; batches use their own RNGs
-    train = data.load_mnist(config.data_dir, train=True, download=config.download)
-    test = data.load_mnist(config.data_dir, train=False, download=config.download)
-    if config.dry_run:  # seconds-long: train a few steps, score and map small subsets
-        train, test = train.subset(DRY_RUN_TRAIN), test.subset(DRY_RUN_EVAL)
     position = resume_position(config, train)  # fingerprinted on the CPU, before the copy
     train, test = train.to(device), test.to(device)
     map_points = min(config.t_sne_points, DRY_RUN_TSNE if config.dry_run else len(test))
