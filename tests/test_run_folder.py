@@ -280,7 +280,7 @@ def test_a_damaged_checkpoint_without_an_intact_one_says_to_start_over(finished_
 
 def test_a_checkpoint_of_an_earlier_version_resumes_with_a_warning(finished_run, tmp_path):
     experiments = copy_run(finished_run, tmp_path)
-    (experiments / "long" / "checkpoints" / "epoch-0002" / "checksums.json").unlink()
+    (experiments / "long" / "checkpoints" / "epoch-0002" / "checksums.json").unlink(missing_ok=True)
     proc = resume(experiments)
     assert proc.returncode == 0, proc.stderr
     warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
