@@ -31,7 +31,7 @@ TINY = dict(
     batch_size=64,
     lr=3e-3,
     epochs=2,
-    t_sne_points=60,
+    latent_map_points=60,
     eval="smoke",
     progress=False,
     download=False,
@@ -121,7 +121,7 @@ def train_cmd(tmp_path, *extra):
     """`python train.py` of a tiny model in tmp_path/long, for runs in a subprocess."""
     return [
         sys.executable, str(ROOT / "train.py"), *TINY_FLAGS, "--output-dir", str(tmp_path),
-        "--exp-name", "long", "--batch-size", "32", "--t-sne-points", "0",
+        "--exp-name", "long", "--batch-size", "32", "--latent-map-points", "0",
         "--eval", "none",  # these tests are about stopping and resuming; evaluation has its own
         *extra,
     ]  # fmt: skip

@@ -86,15 +86,15 @@ def _poke(key: str, value: float) -> Callable[[dict], None]:
 
 
 def _not_cholesky(state: dict) -> None:
-    tril = state["class_scale_tril"].clone()
+    tril = state["prior.class_scale_tril"].clone()
     tril[3, 0, 1] = 0.5  # above the diagonal
-    state["class_scale_tril"] = tril
+    state["prior.class_scale_tril"] = tril
 
 
 def _negative_diagonal(state: dict) -> None:
-    tril = state["class_scale_tril"].clone()
+    tril = state["prior.class_scale_tril"].clone()
     tril[5, 2, 2] = -1.0
-    state["class_scale_tril"] = tril
+    state["prior.class_scale_tril"] = tril
 
 
 def _truncate(folder: Path) -> None:
@@ -197,7 +197,7 @@ CASES = [
     Case("float16_weights", _tensors(_cast(torch.float16)), DTYPE),
     Case("float64_weights", _tensors(_cast(torch.float64)), DTYPE),
     Case("int32_weights", _tensors(_cast(torch.int32)), DTYPE),
-    Case("nan_class_means", _tensors(_poke("class_means", float("nan"))), "NaN or infinite"),
+    Case("nan_class_means", _tensors(_poke("prior.class_means", float("nan"))), "NaN or infinite"),
     Case("inf_weight", _tensors(_poke("decoder.fc.0.weight", float("inf"))), "NaN or infinite"),
     Case("not_cholesky", _tensors(_not_cholesky), "not a Cholesky factor"),
     Case("negative_scale", _tensors(_negative_diagonal), "not a Cholesky factor"),

@@ -75,7 +75,7 @@ def test_shift_augmentation_needs_the_conv_arch_and_a_share_below_one(tmp_path):
 
 
 def test_a_run_with_shifts_resumes_exactly_and_saves_the_plain_model(tmp_path):
-    options = dict(t_sne_points=0, augment_shift=2, flow_steps=2, prior="class-mixture",
+    options = dict(latent_map_points=0, augment_shift=2, flow_steps=2, prior="class-mixture",
                    eval="none")  # fmt: skip
     straight = run(tiny_config(tmp_path, exp_name="straight", **options))
     first = run(tiny_config(tmp_path, exp_name="split", max_steps=5, **options))

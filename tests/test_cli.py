@@ -36,7 +36,10 @@ def test_generate_writes_the_three_grids(trained_model_dir, tmp_path, capsys):
         ]
     )
     assert code == 0
-    sizes = {p.name: Image.open(p).size for p in out.iterdir()}
+    sizes = {}
+    for path in out.iterdir():
+        with Image.open(path) as picture:
+            sizes[path.name] = picture.size
     # torchvision grids: n images of 28 px with 2 px padding around each
     assert sizes == {
         "generated_image.png": (3 * 30 + 2, 3 * 30 + 2),
@@ -168,7 +171,8 @@ def test_card_command_rerenders_with_new_metrics(trained_model_dir, tmp_path):
     (folder / "digits.png").write_bytes(b"stale")
     assert main(["card", str(folder), "--pictures"]) == 0
     assert (folder / "digits.png").read_bytes() == before  # the same model draws the same
-    assert Image.open(folder / "samples.png").size[0] > 28
+    with Image.open(folder / "samples.png") as samples:
+        assert samples.size[0] > 28
     assert "![64 digits sampled from the prior](samples.png)" in (folder / "README.md").read_text()
 
 
@@ -230,6 +234,7 @@ def test_ctrl_c_during_evaluate_is_one_line_and_exit_130():
     finally:
         proc.kill()
     assert proc.returncode == 130, err
+    # the last line on the terminal: the progress bar was cleared, not left beside it
     lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip()]
     assert lines[-1] == "interrupted (Ctrl-C)" and "Traceback" not in err, err
 

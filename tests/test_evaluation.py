@@ -217,7 +217,7 @@ def test_the_bundled_model_is_shipped_with_its_evaluation():
     folder = bundled_model_path()
     metrics = json.loads((folder / "metrics.json").read_text())
     model = VAE.from_pretrained(folder)
-    assert model.config["prior"] == "class-mixture" and model.can_draw_digits
+    assert model.config["prior"] == "class-mixture" and model.prior.can_draw_digits
     assert model.has_latent_map
     assert metrics["iwae_k"] >= 1000 and metrics["digit_samples_per_class"] >= 1000
     assert metrics["iwae_images"] == metrics["split_size"] == 10_000

@@ -63,7 +63,7 @@ def test_generate_digit_uses_the_stored_class_gaussians(trained_model):
     assert sevens.shape == (5, 1, 28, 28) and sevens.min() >= 0 and sevens.max() <= 1
     assert torch.equal(sevens, generate_digit(trained_model, 7, 5, seed=0))
     mean_seven = generate_digit(trained_model, 7, 1, seed=0, temperature=0.0)
-    decoded = torch.sigmoid(trained_model.decode(trained_model.class_means[7:8]))
+    decoded = torch.sigmoid(trained_model.decode(trained_model.prior.class_means[7:8]))
     assert torch.allclose(mean_seven, decoded, atol=1e-6)
 
 
@@ -111,7 +111,7 @@ def test_reconstruct_an_mnist_tensor(trained_model, test_split):
     assert torch.equal(result.input, x)
     assert result.reconstruction.shape == (1, 28, 28)
     assert result.latent_mean.shape == (4,)
-    assert torch.allclose(result.latent_mean, trained_model.encode(x[None])[0][0], atol=1e-6)
+    assert torch.allclose(result.latent_mean, trained_model.encode(x[None]).mu[0], atol=1e-6)
 
 
 def _photo_of(digit: np.ndarray, size=200, dark_on_light=True, mode="L") -> Image.Image:

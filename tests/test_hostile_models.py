@@ -150,7 +150,7 @@ def test_app_py_refuses_each_folder(corpus, app, capsys):
 
 
 TRAIN = ["--data-dir", str(DATA_DIR), "--no-download", "--no-progress", "--eval", "none"]
-SMALL = {"latent_dim": 6, "channels": 4, "hidden_dim": 16, "t_sne_points": 10}
+SMALL = {"latent_dim": 6, "channels": 4, "hidden_dim": 16, "latent_map_points": 10}
 
 
 def test_train_init_from_refuses_each_folder(corpus, tmp_path, capsys):

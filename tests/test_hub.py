@@ -25,7 +25,8 @@ from .conftest import ROOT, TINY_FLAGS
 
 TOKEN = "hf_test_token_never_printed_0123456789"
 RUN_FLAGS = [  # a one-epoch run of the tiny model, evaluated
-    *TINY_FLAGS, "--batch-size", "64", "--epochs", "1", "--t-sne-points", "40", "--eval", "smoke",
+    *TINY_FLAGS, "--batch-size", "64", "--epochs", "1", "--latent-map-points", "40",
+    "--eval", "smoke",
 ]  # fmt: skip
 
 
@@ -75,7 +76,7 @@ def test_train_push_then_from_pretrained_in_a_fresh_cache(pushed, hub, tmp_path)
     x = torch.rand(3, 1, 28, 28)
     for a, b in zip(local(x), remote(x), strict=True):
         assert torch.equal(a, b)
-    assert torch.equal(local.class_means, remote.class_means)
+    assert torch.equal(local.prior.class_means, remote.prior.class_means)
     assert any((tmp_path / "fresh-cache").rglob("model.safetensors"))
 
 
@@ -197,7 +198,7 @@ def _push(folder, repo, *extra, capsys):
 
 
 def _assert_intact(folder):
-    assert VAE.from_pretrained(folder).has_class_gaussians
+    assert VAE.from_pretrained(folder).prior.can_draw_digits
     assert (folder / "README.md").is_file()
 
 

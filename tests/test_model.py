@@ -11,7 +11,7 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
-from vae_hub import VAE, InvalidModelError, ModelNotFoundError
+from vae_hub import VAE, InvalidModelError, ModelNotFoundError, generate_digit, sample
 from vae_hub.architectures import GenZooDecoder, GenZooEncoder, ResBlock
 from vae_hub.losses import kl_divergence
 
@@ -26,12 +26,13 @@ def small(arch: str, **kw) -> VAE:
 def test_encode_decode_forward_shapes(arch):
     model = small(arch).eval()
     x = torch.rand(5, 1, 28, 28)
-    mu, logvar = model.encode(x)
+    q = model.encode(x)
+    mu, logvar = q.mu, q.logvar
     assert mu.shape == logvar.shape == (5, 6)
     assert model.decode(mu).shape == (5, 1, 28, 28)
     logits, kl = model(x)
     assert logits.shape == (5, 1, 28, 28) and kl.shape == (5,)
-    assert torch.equal(model.embed(x), mu)  # without a flow the centre is the mean
+    assert torch.equal(q.centre(), mu)  # without a flow the centre is the mean
     assert model.latent_dim == 6
 
 
@@ -45,8 +46,9 @@ def test_eval_mode_is_deterministic_and_decodes_the_mean(arch):
     first, kl = model(x)
     second, _ = model(x)
     assert torch.equal(first, second)
-    assert torch.allclose(first, model.decode(model.encode(x)[0]), atol=1e-6)
-    assert torch.allclose(kl, kl_divergence(*model.encode(x)))
+    q = model.encode(x)
+    assert torch.allclose(first, model.decode(q.mu), atol=1e-6)
+    assert torch.allclose(kl, kl_divergence(q.mu, q.logvar))
 
 
 @pytest.mark.parametrize("flow_steps", [0, 2])
@@ -63,8 +65,8 @@ def test_training_mode_samples_z_from_the_given_generator(flow_steps):
 def test_flow_model_eval_decodes_the_flowed_centre():
     model = small("conv", flow_steps=2).eval()
     x = torch.rand(3, 1, 28, 28)
-    centre = model.embed(x)
-    mu, logvar = model.encode(x)
+    q = model.encode(x)
+    centre, mu = q.centre(), q.mu
     assert centre.shape == mu.shape and not torch.allclose(centre, mu)  # the flow moves it
     logits, kl = model(x)
     assert torch.allclose(logits, model.decode(centre), atol=1e-6)
@@ -72,24 +74,25 @@ def test_flow_model_eval_decodes_the_flowed_centre():
     assert kl.shape == (3,) and torch.isfinite(kl).all()
 
 
-def test_sample_posterior_log_q_is_the_flow_density():
-    """log q(z|x) from sample_posterior equals the Gaussian density of eps minus the log
+def test_the_posteriors_log_q_is_the_flow_density():
+    """log q(z|x) of the posterior's draws equals the Gaussian density of eps minus the log
     |det dz/deps| computed by autograd (the change of variables the ELBO relies on)."""
     torch.manual_seed(0)
     model = small("conv", flow_steps=3).double().eval()
     for step in model.flow.steps:  # leave the near-identity start so the test can fail
         torch.nn.init.normal_(step.out.weight, std=0.3)
     x = torch.rand(1, 1, 28, 28, dtype=torch.float64)
-    mu, logvar, h = model._encode(x)
+    q = model.encode(x)
     eps = torch.randn(1, 1, 6, dtype=torch.float64)
-    sample = model._posterior_at(mu, logvar, h, eps)
+    sample = q.at(eps)
     jacobian = torch.autograd.functional.jacobian(
-        lambda e: model._posterior_at(mu, logvar, h, e.view(1, 1, 6)).z.view(6), eps.view(6)
+        lambda e: q.at(e.view(1, 1, 6)).z.view(6), eps.view(6)
     )
     expected = torch.distributions.Normal(0.0, 1.0).log_prob(eps).sum() - torch.logdet(jacobian)
     assert torch.allclose(sample.log_q.view(()), expected)
     log_p = torch.distributions.Normal(0.0, 1.0).log_prob(sample.z).sum()
-    assert torch.allclose(sample.kl.view(()), sample.log_q.view(()) - log_p)
+    kl = model.prior.kl(q, sample)
+    assert torch.allclose(kl.view(()), sample.log_q.view(()) - log_p)
 
 
 def test_flow_needs_the_conv_arch_and_a_count():
@@ -179,8 +182,8 @@ def test_save_then_from_pretrained_gives_equal_outputs(tmp_path, arch, flow_step
     model = small(arch, flow_steps=flow_steps)
     model.train()
     model(torch.rand(8, 1, 28, 28))
-    model.class_means.normal_()
-    model.class_counts.fill_(3)
+    model.prior.class_means.normal_()
+    model.prior.class_counts.fill_(3)
     model.eval()
     model.save_pretrained(tmp_path / "m")
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
@@ -194,8 +197,8 @@ def test_save_then_from_pretrained_gives_equal_outputs(tmp_path, arch, flow_step
     x = torch.rand(4, 1, 28, 28)
     for a, b in zip(model(x), loaded(x), strict=True):
         assert torch.equal(a, b)
-    assert torch.equal(loaded.class_means, model.class_means)
-    assert loaded.has_class_gaussians
+    assert torch.equal(loaded.prior.class_means, model.prior.class_means)
+    assert loaded.prior.can_draw_digits
 
 
 def test_a_config_from_before_flows_loads_as_a_gaussian_posterior(tmp_path):
@@ -372,3 +375,39 @@ def test_the_card_states_a_fine_tuning_recipe_without_machine_options(tmp_path):
         "python train.py --epochs 20 --lr 0.002 --ema-decay 0.999 --init-from user/start"
     )
     assert "the weights of `user/start`" in text and "moving average (decay 0.999)" in text
+
+
+def test_a_model_saved_by_version_0_1_0_loads_and_gives_the_same_outputs():
+    """tests/data/saved-by-0.1.0/ was written by vae-hub 0.1.0, before the standard prior
+    owned its per-digit Gaussians: its file names them `class_means`, ... at the top level.
+    They load under their current names, and the model computes what it computed then."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from .conftest import DATA_DIR
+
+    folder = DATA_DIR / "saved-by-0.1.0"
+    with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
+        assert "class_means" in f.keys() and "prior.class_means" not in f.keys()  # noqa: SIM118
+    expected = load_file(DATA_DIR / "saved-by-0.1.0.expected.safetensors")
+    model = VAE.from_pretrained(folder)
+    logits, kl = model(expected["input"])
+    assert torch.equal(logits, expected["logits"]) and torch.equal(kl, expected["kl"])
+    assert torch.equal(model.encode(expected["input"]).centre(), expected["centre"])
+    assert torch.equal(generate_digit(model, 3, 4, seed=0), expected["digits"])
+    assert torch.equal(sample(model, 4, seed=0), expected["samples"])
+
+
+def test_a_file_with_both_an_old_and_a_current_name_is_refused(tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from .conftest import DATA_DIR
+
+    shutil.copytree(DATA_DIR / "saved-by-0.1.0", tmp_path / "m")
+    state = load_file(tmp_path / "m" / "model.safetensors")
+    state["prior.class_means"] = state["class_means"].clone()
+    save_file(state, tmp_path / "m" / "model.safetensors")
+    with pytest.raises(InvalidModelError, match="holds both class_means"):
+        VAE.from_pretrained(tmp_path / "m")

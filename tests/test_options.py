@@ -97,7 +97,7 @@ def test_genzoo_config_ini_is_migrated(tmp_path):
     ini.write_text(GENZOO_INI)
     config = parse_args(["--config", str(ini)])
     assert config.lr == 1e-3 and config.epochs == 10 and config.batch_size == 30
-    assert config.exp_name == "mnist" and config.latent_dim == 20 and config.t_sne_points == 5
+    assert config.exp_name == "mnist" and config.latent_dim == 20 and config.latent_map_points == 5
     assert config.checkpoint_every == 2 and config.image_every == 10
     assert config.device == "auto" and config.arch == "genzoo"
 

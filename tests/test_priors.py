@@ -12,16 +12,14 @@ from torch import distributions as D
 
 from vae_hub import VAE, generate_digit, sample
 from vae_hub.errors import ConfigError, InvalidModelError
-from vae_hub.generation import (
-    MIXTURE_DIGIT_TEMPERATURE,
-    decode_images,
-    digit_centre,
-    digit_temperature,
-)
-from vae_hub.priors import ClassMixturePrior, standard_normal_log_prob
+from vae_hub.generation import decode_images, digit_centre, digit_temperature
+from vae_hub.posterior import Posterior
+from vae_hub.priors import ClassMixturePrior, StandardNormalPrior, standard_normal_log_prob
 from vae_hub.training.loop import run
 
 from .conftest import tiny_config
+
+MIXTURE_DIGIT_TEMPERATURE = ClassMixturePrior.digit_temperature
 
 
 def shaped_prior(latent_dim: int = 3, classes: int = 4) -> ClassMixturePrior:
@@ -57,10 +55,12 @@ def test_the_joint_density_and_its_closed_form_kl():
         z = torch.randn(2, 3, 3)
         own = D.Independent(D.Normal(prior.means[labels], prior.log_scales[labels].exp()), 1)
         expected = own.log_prob(z) + prior.log_weights[labels]
-        assert torch.allclose(prior.joint_log_prob(z, labels), expected, atol=1e-5)
+        assert torch.allclose(prior.log_prob(z, labels), expected, atol=1e-5)
         q = D.Independent(D.Normal(mu, (0.5 * logvar).exp()), 1)
         closed = D.kl_divergence(q, own) - prior.log_weights[labels]
-        assert torch.allclose(prior.joint_kl(mu, logvar, labels), closed, atol=1e-5)
+        assert torch.allclose(
+            prior.closed_form_kl(Posterior(mu, logvar), labels), closed, atol=1e-5
+        )
 
 
 def test_a_fresh_mixture_is_the_standard_prior():
@@ -81,7 +81,7 @@ def mixture_model(**kw) -> VAE:
 
 def test_generate_digit_draws_from_the_digits_own_prior():
     model = mixture_model()
-    assert model.can_draw_digits and not model.has_class_gaussians
+    assert model.prior.can_draw_digits and not hasattr(model.prior, "class_means")
     assert digit_temperature(model) == MIXTURE_DIGIT_TEMPERATURE
     eps = torch.randn(5, 3, generator=torch.Generator().manual_seed(7)) * 0.8
     expected = decode_images(model, model.prior.means[4] + eps * math.exp(-1.0))
@@ -105,7 +105,9 @@ def test_sample_draws_a_digit_by_its_frequency_then_its_latent():
 def test_evaluation_scores_the_mixture_without_labels():
     model = mixture_model(flow_steps=2)
     x = torch.rand(4, 1, 28, 28)
-    z, log_q, kl = model.sample_posterior(x, 3, torch.Generator().manual_seed(0))
+    q = model.encode(x)
+    draws = q.sample(3, torch.Generator().manual_seed(0))
+    z, log_q, kl = draws.z, draws.log_q, model.prior.kl(q, draws)
     with torch.no_grad():
         assert torch.allclose(kl, log_q - reference(model.prior).log_prob(z), atol=1e-4)
 
@@ -124,7 +126,7 @@ def test_a_mixture_model_round_trips_and_an_old_config_is_the_standard_prior(tmp
     del config["prior"]  # what every model saved before the option had
     (tmp_path / "o" / "config.json").write_text(json.dumps(config))
     old = VAE.from_pretrained(tmp_path / "o")
-    assert old.config["prior"] == "standard" and old.prior is None
+    assert old.config["prior"] == "standard" and isinstance(old.prior, StandardNormalPrior)
 
 
 def test_a_prior_whose_weights_are_not_frequencies_is_refused(tmp_path):
@@ -140,10 +142,10 @@ def test_a_prior_whose_weights_are_not_frequencies_is_refused(tmp_path):
 
 def test_a_mixture_trains_resumes_and_its_option_is_checked(tmp_path):
     config = tiny_config(tmp_path, prior="class-mixture", flow_steps=1, max_steps=4,
-                         t_sne_points=20)  # fmt: skip
+                         latent_map_points=20)  # fmt: skip
     result = run(config)
     model = VAE.from_pretrained(result.final_dir)
-    assert model.config["prior"] == "class-mixture" and model.can_draw_digits
+    assert model.config["prior"] == "class-mixture" and model.prior.can_draw_digits
     weights = model.prior.log_weights.exp()
     assert weights.sum().item() == pytest.approx(1.0) and (weights > 0.05).all()
     assert generate_digit(model, 3, 4, seed=0).shape == (4, 1, 28, 28)
@@ -157,4 +159,4 @@ def test_a_mixture_trains_resumes_and_its_option_is_checked(tmp_path):
                         flow_steps=1))  # fmt: skip
     tuned = run(tiny_config(tmp_path, exp_name="tuned2", init_from=str(result.final_dir),
                             flow_steps=1, prior="class-mixture", max_steps=2))  # fmt: skip
-    assert VAE.from_pretrained(tuned.final_dir).prior is not None
+    assert isinstance(VAE.from_pretrained(tuned.final_dir).prior, ClassMixturePrior)

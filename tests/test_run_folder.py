@@ -102,7 +102,7 @@ def test_a_folder_of_other_files_is_never_replaced_without_overwrite(tmp_path):
     (tmp_path / "mnist").mkdir()
     (tmp_path / "mnist" / "notes.txt").write_text("mine")
     with pytest.raises(ConfigError, match="holds files but no checkpoint.*--overwrite"):
-        run(tiny_config(tmp_path, max_steps=1, t_sne_points=0))
+        run(tiny_config(tmp_path, max_steps=1, latent_map_points=0))
     with pytest.raises(ConfigError, match="without --resume.*with --overwrite"):
         run(tiny_config(tmp_path, resume=True))
     assert (tmp_path / "mnist" / "notes.txt").read_text() == "mine"
@@ -129,7 +129,7 @@ def finished_run(tmp_path_factory):
     """A run of train_cmd's model trained for 2 epochs, both checkpoints kept; copy it with
     `copy_run` before changing anything in it."""
     base = tmp_path_factory.mktemp("base")
-    run(tiny_config(base, exp_name="long", batch_size=32, t_sne_points=0, eval="none",
+    run(tiny_config(base, exp_name="long", batch_size=32, latent_map_points=0, eval="none",
                     checkpoint_every=1))  # fmt: skip
     return base / "long"
 

@@ -68,8 +68,8 @@ def test_training_lowers_the_test_loss_and_fits_the_latent_state(trained_model_d
     history = json.loads((trained_model_dir / "training.json").read_text())["history"]
     assert history[-1]["test"]["total"] < history[0]["test"]["total"]
     model = VAE.from_pretrained(trained_model_dir)
-    assert model.has_class_gaussians and model.has_latent_map
-    assert model.class_counts.sum().item() == 600
+    assert model.prior.can_draw_digits and model.has_latent_map
+    assert model.prior.class_counts.sum().item() == 600
     assert model.latent_map_labels.shape == (60,)
 
 
@@ -78,19 +78,19 @@ def _weights(folder):
 
 
 def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
-    a = run(tiny_config(tmp_path, exp_name="a", max_steps=4, t_sne_points=0))
-    b = run(tiny_config(tmp_path, exp_name="b", max_steps=4, t_sne_points=0))
-    c = run(tiny_config(tmp_path, exp_name="c", max_steps=4, t_sne_points=0, seed=1))
+    a = run(tiny_config(tmp_path, exp_name="a", max_steps=4, latent_map_points=0))
+    b = run(tiny_config(tmp_path, exp_name="b", max_steps=4, latent_map_points=0))
+    c = run(tiny_config(tmp_path, exp_name="c", max_steps=4, latent_map_points=0, seed=1))
     wa, wb, wc = _weights(a.final_dir), _weights(b.final_dir), _weights(c.final_dir)
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert not torch.equal(wa["decoder.fc.0.weight"], wc["decoder.fc.0.weight"])
 
 
 def test_resume_mid_epoch_matches_an_uninterrupted_run(tmp_path):
-    straight = run(tiny_config(tmp_path, exp_name="straight", t_sne_points=0))
-    first = run(tiny_config(tmp_path, exp_name="split", t_sne_points=0, max_steps=5))
+    straight = run(tiny_config(tmp_path, exp_name="straight", latent_map_points=0))
+    first = run(tiny_config(tmp_path, exp_name="split", latent_map_points=0, max_steps=5))
     assert first.state.epoch == 0 and first.state.batch == 5
-    resumed = run(tiny_config(tmp_path, exp_name="split", t_sne_points=0, resume=True))
+    resumed = run(tiny_config(tmp_path, exp_name="split", latent_map_points=0, resume=True))
     assert resumed.state.step == straight.state.step == 18
     w1, w2 = _weights(straight.final_dir), _weights(resumed.final_dir)
     assert w1.keys() == w2.keys()
@@ -102,43 +102,45 @@ def test_resume_mid_epoch_matches_an_uninterrupted_run(tmp_path):
 
 @pytest.mark.parametrize("arch", ["genzoo", "mlp"])
 def test_other_archs_train_through_the_same_loop(tmp_path, arch):
-    result = run(tiny_config(tmp_path, arch=arch, hidden_dim=None, max_steps=3, t_sne_points=20))
+    result = run(
+        tiny_config(tmp_path, arch=arch, hidden_dim=None, max_steps=3, latent_map_points=20)
+    )
     model = VAE.from_pretrained(result.final_dir)
-    assert model.config["arch"] == arch and model.has_class_gaussians
+    assert model.config["arch"] == arch and model.prior.can_draw_digits
 
 
 def test_kl_warmup_and_cosine_schedule_run(tmp_path):
-    config = tiny_config(tmp_path, kl_warmup_epochs=1.0, lr_schedule="cosine", t_sne_points=0)
+    config = tiny_config(tmp_path, kl_warmup_epochs=1.0, lr_schedule="cosine", latent_map_points=0)
     assert kl_weight(0, 9, 1.0) == 0.0 and kl_weight(9, 9, 1.0) == 1.0 and kl_weight(5, 9, 0) == 1.0
     assert learning_rate(config, 0, 18) == config.lr and learning_rate(config, 18, 18) < 1e-12
     assert run(config).final_dir is not None
 
 
 def test_binarized_training_marks_the_model(tmp_path):
-    result = run(tiny_config(tmp_path, binarize=True, max_steps=2, t_sne_points=0))
+    result = run(tiny_config(tmp_path, binarized=True, max_steps=2, latent_map_points=0))
     assert VAE.from_pretrained(result.final_dir).binarized
 
 
 def test_an_existing_run_is_not_overwritten_by_accident(tmp_path):
-    run(tiny_config(tmp_path, max_steps=1, t_sne_points=0))
+    run(tiny_config(tmp_path, max_steps=1, latent_map_points=0))
     with pytest.raises(ConfigError, match="already holds a run"):
-        run(tiny_config(tmp_path, max_steps=1, t_sne_points=0))
-    assert run(tiny_config(tmp_path, max_steps=1, t_sne_points=0, overwrite=True)).final_dir
+        run(tiny_config(tmp_path, max_steps=1, latent_map_points=0))
+    assert run(tiny_config(tmp_path, max_steps=1, latent_map_points=0, overwrite=True)).final_dir
 
 
 def test_resume_needs_a_checkpoint_and_matching_model_options(tmp_path):
     with pytest.raises(ConfigError, match="no checkpoint"):
         run(tiny_config(tmp_path, resume=True))
-    run(tiny_config(tmp_path, max_steps=2, t_sne_points=0))
+    run(tiny_config(tmp_path, max_steps=2, latent_map_points=0))
     with pytest.raises(ConfigError, match="latent_dim: saved 4 vs now 5"):
         run(tiny_config(tmp_path, resume=True, latent_dim=5))
 
 
 def test_a_flow_posterior_trains_and_its_option_is_checked_on_resume(tmp_path):
-    result = run(tiny_config(tmp_path, flow_steps=2, max_steps=3, t_sne_points=20))
+    result = run(tiny_config(tmp_path, flow_steps=2, max_steps=3, latent_map_points=20))
     model = VAE.from_pretrained(result.final_dir)
     assert model.config["flow_steps"] == 2 and len(model.flow.steps) == 2
-    assert model.has_class_gaussians and model.has_latent_map
+    assert model.prior.can_draw_digits and model.has_latent_map
     metrics = json.loads((result.final_dir / "metrics.json").read_text())
     assert metrics["iwae_nll"] <= metrics["negative_elbo"] + 1.0  # a bound, k samples tighter
     with pytest.raises(ConfigError, match="flow_steps: saved 2 vs now 0"):
@@ -211,18 +213,20 @@ def test_a_run_killed_at_any_moment_still_resumes(tmp_path):
 
 
 def test_weight_averaging_is_saved_and_resumes_exactly(tmp_path):
-    straight = run(tiny_config(tmp_path, exp_name="ema", t_sne_points=0, ema_decay=0.9))
-    first = run(tiny_config(tmp_path, exp_name="ema2", t_sne_points=0, ema_decay=0.9, max_steps=5))
+    straight = run(tiny_config(tmp_path, exp_name="ema", latent_map_points=0, ema_decay=0.9))
+    first = run(
+        tiny_config(tmp_path, exp_name="ema2", latent_map_points=0, ema_decay=0.9, max_steps=5)
+    )
     saved = load_checkpoint(first.run_dir)
     assert saved.raw_weights is not None  # the folder holds the average, the state the rest
     assert not torch.equal(saved.raw_weights["decoder.fc.0.weight"],
                            saved.model.state_dict()["decoder.fc.0.weight"])  # fmt: skip
-    resumed = run(tiny_config(tmp_path, exp_name="ema2", t_sne_points=0, ema_decay=0.9,
+    resumed = run(tiny_config(tmp_path, exp_name="ema2", latent_map_points=0, ema_decay=0.9,
                               resume=True))  # fmt: skip
     w1, w2 = _weights(straight.final_dir), _weights(resumed.final_dir)
     for key in w1:
         assert torch.equal(w1[key], w2[key]), key
-    plain = run(tiny_config(tmp_path, exp_name="plain", t_sne_points=0))
+    plain = run(tiny_config(tmp_path, exp_name="plain", latent_map_points=0))
     assert not torch.equal(_weights(plain.final_dir)["decoder.fc.0.weight"],
                            w1["decoder.fc.0.weight"])  # fmt: skip
 
@@ -230,12 +234,12 @@ def test_weight_averaging_is_saved_and_resumes_exactly(tmp_path):
 def test_init_from_fine_tunes_a_saved_model_and_checks_its_options(trained_model_dir, tmp_path):
     start = VAE.from_pretrained(trained_model_dir)
     tuned = run(tiny_config(tmp_path, init_from=str(trained_model_dir), max_steps=1, lr=1e-9,
-                            t_sne_points=20))  # fmt: skip
+                            latent_map_points=20))  # fmt: skip
     assert tuned.state.step == 1  # a fresh schedule: the source's steps are not carried over
     model = VAE.from_pretrained(tuned.final_dir)
     weight = "decoder.fc.0.weight"
     assert torch.allclose(model.state_dict()[weight], start.state_dict()[weight], atol=1e-6)
-    assert model.has_class_gaussians  # fitted again for the tuned weights
+    assert model.prior.can_draw_digits  # fitted again for the tuned weights
     with pytest.raises(ConfigError, match="latent_dim: saved 4 vs now 5.*--latent-dim"):
         run(tiny_config(tmp_path, exp_name="other", init_from=str(trained_model_dir),
                         latent_dim=5))  # fmt: skip
@@ -248,21 +252,21 @@ def test_init_from_fine_tunes_a_saved_model_and_checks_its_options(trained_model
 
 def test_a_run_without_half_res_blocks_resumes_and_keeps_its_depth(tmp_path):
     first = run(tiny_config(tmp_path, exp_name="shallow", half_res_blocks=0, max_steps=2,
-                            t_sne_points=0, eval="none"))  # fmt: skip
+                            latent_map_points=0, eval="none"))  # fmt: skip
     assert VAE.from_pretrained(first.final_dir).config["half_res_blocks"] == 0
     with pytest.raises(ConfigError, match="half_res_blocks: saved 0 vs now 1"):
         run(tiny_config(tmp_path, exp_name="shallow", resume=True, max_steps=3))
     resumed = run(tiny_config(tmp_path, exp_name="shallow", resume=True, half_res_blocks=0,
-                              max_steps=3, t_sne_points=0, eval="none"))  # fmt: skip
+                              max_steps=3, latent_map_points=0, eval="none"))  # fmt: skip
     assert resumed.state.step == 3
     assert VAE.from_pretrained(resumed.final_dir).config["half_res_blocks"] == 0
 
 
 def test_weight_decay_is_decoupled_and_a_resumed_run_takes_the_new_value(tmp_path):
-    first = run(tiny_config(tmp_path, exp_name="wd", t_sne_points=0, max_steps=3))
+    first = run(tiny_config(tmp_path, exp_name="wd", latent_map_points=0, max_steps=3))
     saved = load_checkpoint(first.run_dir)
     assert saved.optimizer_state["param_groups"][0]["weight_decay"] == 0
-    resumed = run(tiny_config(tmp_path, exp_name="wd", t_sne_points=0, max_steps=4,
+    resumed = run(tiny_config(tmp_path, exp_name="wd", latent_map_points=0, max_steps=4,
                               resume=True, weight_decay=0.1))  # fmt: skip
     group = load_checkpoint(resumed.run_dir).optimizer_state["param_groups"][0]
     assert group["weight_decay"] == 0.1 and group["decoupled_weight_decay"]
@@ -391,12 +395,12 @@ def test_a_checkpoint_with_nan_weights_is_never_written(tmp_path):
 def test_resume_refuses_options_that_change_what_the_saved_position_means(
     tmp_path, change, message
 ):
-    first = run(tiny_config(tmp_path, t_sne_points=0, eval="none", max_steps=5))
+    first = run(tiny_config(tmp_path, latent_map_points=0, eval="none", max_steps=5))
     assert first.state.batch == 5
     with pytest.raises(ConfigError, match=message):
-        run(tiny_config(tmp_path, t_sne_points=0, eval="none", resume=True, **change))
+        run(tiny_config(tmp_path, latent_map_points=0, eval="none", resume=True, **change))
     # The options that may change do: a longer constant-rate run, another rate and decay.
-    done = run(tiny_config(tmp_path, t_sne_points=0, eval="none", resume=True, epochs=3,
+    done = run(tiny_config(tmp_path, latent_map_points=0, eval="none", resume=True, epochs=3,
                            lr=1e-3, weight_decay=0.1))  # fmt: skip
     assert done.state.epoch == 3
 
@@ -415,7 +419,7 @@ def test_resume_with_another_batch_size_is_one_line(tmp_path):
 
 
 def test_a_cosine_run_keeps_its_length_on_resume(tmp_path):
-    run(tiny_config(tmp_path, t_sne_points=0, eval="none", lr_schedule="cosine", max_steps=5))
+    run(tiny_config(tmp_path, latent_map_points=0, eval="none", lr_schedule="cosine", max_steps=5))
     with pytest.raises(ConfigError, match="epochs: saved 2 vs now 3"):
         run(tiny_config(tmp_path, resume=True, lr_schedule="cosine", epochs=3))
 
@@ -423,7 +427,7 @@ def test_a_cosine_run_keeps_its_length_on_resume(tmp_path):
 def test_resume_refuses_other_training_data(tmp_path):
     data = tmp_path / "data"
     shutil.copytree(DATA_DIR, data)
-    run(tiny_config(tmp_path, t_sne_points=0, eval="none", max_steps=5, data_dir=str(data)))
+    run(tiny_config(tmp_path, latent_map_points=0, eval="none", max_steps=5, data_dir=str(data)))
     images = data / "MNIST" / "raw" / "train-images-idx3-ubyte"
     content = bytearray(images.read_bytes())
     content[-1] ^= 0xFF  # one pixel of the last training image
@@ -438,7 +442,7 @@ def test_a_checkpoint_of_an_earlier_version_is_checked_against_train_config_json
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    first = run(tiny_config(tmp_path, t_sne_points=0, eval="none", max_steps=5))
+    first = run(tiny_config(tmp_path, latent_map_points=0, eval="none", max_steps=5))
     folder = load_checkpoint(first.run_dir).folder
     state_file = folder / "training_state.safetensors"
     with safe_open(str(state_file), framework="pt") as f:

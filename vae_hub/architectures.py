@@ -7,7 +7,8 @@ logits (B, 1, 28, 28). They are plain nn.Modules: the Hub mixin lives on `vae_hu
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -219,40 +220,60 @@ class MLPDecoder(nn.Module):
         return self.fc4(torch.relu(self.fc3(z))).view(-1, *IMAGE_SHAPE)  # (B, 1, 28, 28)
 
 
-ARCHITECTURES = ("conv", "genzoo", "mlp")
+def _conv(config: dict[str, Any]) -> tuple[nn.Module, nn.Module]:
+    sizes = (config["latent_dim"], config["channels"], config["hidden_dim"])
+    return (
+        ConvEncoder(*sizes, config["half_res_blocks"]),
+        ConvDecoder(*sizes, config["half_res_blocks"]),
+    )
 
 
-def describe(
-    arch: str, latent_dim: int, channels: int, hidden_dim: int, half_res_blocks: int = 1
-) -> str:
-    """One sentence for the model card: what `arch` is, with its sizes."""
-    at_14 = {0: "none", 1: "one"}.get(half_res_blocks, str(half_res_blocks))
-    return {
-        "conv": (
-            f"`conv` (vae-hub): strided convs 28->14->7 with residual blocks ({at_14} at "
-            f"14x14, two at 7x7; {channels} channels, SiLU), FC {hidden_dim}, and its "
-            "mirror-image decoder"
-        ),
-        "genzoo": (
+def _describe_conv(config: dict[str, Any]) -> str:
+    blocks = config["half_res_blocks"]
+    at_14 = {0: "none", 1: "one"}.get(blocks, str(blocks))
+    return (
+        f"`conv` (vae-hub): strided convs 28->14->7 with residual blocks ({at_14} at "
+        f"14x14, two at 7x7; {config['channels']} channels, SiLU), FC {config['hidden_dim']}, "
+        "and its mirror-image decoder"
+    )
+
+
+class Architecture(NamedTuple):
+    """How to build one `arch`'s (encoder, decoder) from the model's resolved options, and
+    the sentence the model card says about it."""
+
+    build: Callable[[dict[str, Any]], tuple[nn.Module, nn.Module]]
+    describe: Callable[[dict[str, Any]], str]
+
+
+REGISTRY: dict[str, Architecture] = {
+    "conv": Architecture(_conv, _describe_conv),
+    "genzoo": Architecture(
+        lambda c: (GenZooEncoder(c["latent_dim"]), GenZooDecoder(c["latent_dim"])),
+        lambda c: (
             "`genzoo`: the original GenZoo conv VAE (convs 1-16-32-16 with max-pool and "
             "BatchNorm, FC 784-512-256 with dropout 0.2; linear FC and transposed-conv decoder)"
         ),
-        "mlp": f"`mlp`: the PyTorch-examples MLP VAE, 784-{hidden_dim}-{latent_dim} with ReLU",
-    }[arch]
+    ),
+    "mlp": Architecture(
+        lambda c: (
+            MLPEncoder(c["latent_dim"], c["hidden_dim"]),
+            MLPDecoder(c["latent_dim"], c["hidden_dim"]),
+        ),
+        lambda c: (
+            f"`mlp`: the PyTorch-examples MLP VAE, 784-{c['hidden_dim']}-{c['latent_dim']} "
+            "with ReLU"
+        ),
+    ),
+}
+ARCHITECTURES = tuple(REGISTRY)
 
 
-def build(
-    arch: str, latent_dim: int, channels: int, hidden_dim: int, half_res_blocks: int = 1
-) -> tuple[nn.Module, nn.Module]:
-    """Return (encoder, decoder) for `arch`; `channels`, `hidden_dim` and `half_res_blocks`
-    are used where they apply."""
-    if arch == "conv":
-        return (
-            ConvEncoder(latent_dim, channels, hidden_dim, half_res_blocks),
-            ConvDecoder(latent_dim, channels, hidden_dim, half_res_blocks),
-        )
-    if arch == "genzoo":
-        return GenZooEncoder(latent_dim), GenZooDecoder(latent_dim)
-    if arch == "mlp":
-        return MLPEncoder(latent_dim, hidden_dim), MLPDecoder(latent_dim, hidden_dim)
-    raise ValueError(f"unknown arch {arch!r}; expected one of {', '.join(ARCHITECTURES)}")
+def build(config: dict[str, Any]) -> tuple[nn.Module, nn.Module]:
+    """(encoder, decoder) for a model's resolved options (its config.json)."""
+    return REGISTRY[config["arch"]].build(config)
+
+
+def describe(config: dict[str, Any]) -> str:
+    """One sentence for the model card: what the model's arch is, with its sizes."""
+    return REGISTRY[config["arch"]].describe(config)

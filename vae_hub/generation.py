@@ -15,25 +15,19 @@ from typing import Any
 
 import torch
 
-from .model import NUM_CLASSES, VAE, inference
+from .model import VAE, inference
 from .pictures import to_model_input
+from .priors import NUM_CLASSES
 
 MAX_IMAGES = 4096
 METHODS = ("linear", "slerp")
-# The default temperature of `generate_digit`. Gaussians fitted after training to each digit's
-# latents overlap: at their full spread more samples decode to a neighbouring digit, so
-# they are drawn nearer their centre. A class-mixture prior was trained to keep the digits
-# apart, and T=1 is the distribution it learned; its tails still hold some ambiguous
-# digits, so the default is the highest temperature, in steps of 0.1, at which the bundled
-# model's digits were measured to be the asked-for digit at least 99.5% of the time
-# (`vae-hub temperature` measures it; the README gives the sweep). The evaluation reports both.
-DIGIT_TEMPERATURE = 0.5
-MIXTURE_DIGIT_TEMPERATURE = 0.8
 
 
 def digit_temperature(model: VAE) -> float:
-    """`generate_digit`'s default temperature for this model."""
-    return DIGIT_TEMPERATURE if model.prior is None else MIXTURE_DIGIT_TEMPERATURE
+    """`generate_digit`'s default temperature for this model: its prior's (how far from a
+    digit's centre its draws may go and still be that digit; `vae-hub temperature`
+    measures it)."""
+    return model.prior.digit_temperature
 
 
 def _check_count(name: str, n: int, low: int = 1) -> int:
@@ -49,7 +43,7 @@ def _check_digit(name: str, digit: int) -> int:
 
 
 def _require_digits(model: VAE) -> None:
-    if not model.can_draw_digits:
+    if not model.prior.can_draw_digits:
         raise ValueError(
             "this model has no class Gaussians (they are fitted at the end of train.py); "
             "use a finished model such as the bundled one"
@@ -62,17 +56,9 @@ def _check_temperature(temperature: float) -> float:
     return float(temperature)
 
 
-def _noise(n: int, dim: int, seed: int) -> tuple[torch.Tensor, torch.Generator]:
-    """Standard-normal noise (n, D) on the CPU, and the generator it came from (which then
-    draws anything else the same request needs, e.g. the digits of a mixture's samples)."""
-    generator = torch.Generator().manual_seed(int(seed))
-    return torch.randn(n, dim, generator=generator), generator
-
-
-@torch.no_grad()
-def _from_prior(model: VAE, labels: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-    """z ~ p(z|y) of a class-mixture prior, for digits (n,) and scaled noise (n, D)."""
-    return model.prior.sample(labels.to(model.device), eps.to(model.device)).float().cpu()
+def _generator(seed: int) -> torch.Generator:
+    """The request's own generator, on the CPU: a seed means the same codes everywhere."""
+    return torch.Generator().manual_seed(int(seed))
 
 
 def decode_images(model: VAE, z: torch.Tensor) -> torch.Tensor:
@@ -82,38 +68,31 @@ def decode_images(model: VAE, z: torch.Tensor) -> torch.Tensor:
 
 
 def sample(model: VAE, n: int, seed: int, temperature: float = 1.0) -> torch.Tensor:
-    """`n` new digits from the prior -> (n, 1, 28, 28). Standard prior: z ~ N(0, T^2 I);
-    class-mixture prior: a digit y ~ pi, then z ~ p(z|y) with its spread scaled by T."""
+    """`n` new digits from the prior -> (n, 1, 28, 28), its spread scaled by `temperature`
+    (the standard prior: z ~ N(0, T^2 I); the class mixture: a digit y ~ pi, then
+    z ~ p(z|y))."""
     _check_count("n", n)
-    eps, generator = _noise(n, model.latent_dim, seed)
-    eps = eps * _check_temperature(temperature)  # (n, D)
-    if model.prior is None:
-        return decode_images(model, eps)
-    weights = model.prior.log_weights.detach().float().exp().cpu()
-    labels = torch.multinomial(weights, n, replacement=True, generator=generator)  # (n,)
-    return decode_images(model, _from_prior(model, labels, eps))
+    temperature = _check_temperature(temperature)
+    with torch.no_grad():
+        z = model.prior.sample(n, _generator(seed), temperature)  # (n, D)
+    return decode_images(model, z)
 
 
 def generate_digit(
     model: VAE, digit: int, n: int, seed: int, temperature: float | None = None
 ) -> torch.Tensor:
-    """`n` samples of one digit -> (n, 1, 28, 28), from the model alone (no dataset).
-
-    With a class-mixture prior they are drawn from that digit's own prior p(z|y); with the
-    standard prior, from a Gaussian fitted to the digit's training latents after training.
-    `temperature` scales the spread (default: `digit_temperature(model)`); lower gives more
-    typical digits, higher more variety.
+    """`n` samples of one digit -> (n, 1, 28, 28), from the model alone (no dataset): from
+    that digit's part of the prior (`Prior.sample_digit`). `temperature` scales the spread
+    (default: `digit_temperature(model)`); lower gives more typical digits, higher more
+    variety.
     """
     _check_digit("digit", digit)
     _check_count("n", n)
     _require_digits(model)
     temperature = digit_temperature(model) if temperature is None else temperature
-    eps, _ = _noise(n, model.latent_dim, seed)
-    eps = eps * _check_temperature(temperature)  # (n, D)
-    if model.prior is not None:
-        return decode_images(model, _from_prior(model, torch.full((n,), digit), eps))
-    tril = model.class_scale_tril[digit].float().cpu()  # (D, D)
-    z = model.class_means[digit].float().cpu() + eps @ tril.T  # (n, D)
+    temperature = _check_temperature(temperature)
+    with torch.no_grad():
+        z = model.prior.sample_digit(digit, n, _generator(seed), temperature)  # (n, D)
     return decode_images(model, z)
 
 
@@ -140,10 +119,10 @@ def interpolate_latents(
 
 
 def embed_picture(model: VAE, picture: Any) -> torch.Tensor:
-    """`VAE.embed` of one picture (any format `pictures.to_model_input` takes) -> (D,)."""
+    """The centre of q(z|x) of one picture (any format `pictures.to_model_input` takes) -> (D,)."""
     x = to_model_input(picture)[None]  # (1, 1, 28, 28)
     with inference(model):
-        return model.embed(x)[0].float().cpu()
+        return model.encode(x).centre()[0].float().cpu()
 
 
 def interpolate(
@@ -185,9 +164,7 @@ def digit_transit(
 
 
 def digit_centre(model: VAE, digit: int) -> torch.Tensor:
-    """The latent (D,) at the centre of one digit's region: the mean of its prior component,
-    or of its fitted Gaussian."""
+    """The latent (D,) at the centre of one digit's region of the prior."""
     _check_digit("digit", digit)
     _require_digits(model)
-    means = model.class_means if model.prior is None else model.prior.means
-    return means[digit].detach().float().cpu()
+    return model.prior.digit_centre(digit).detach().float().cpu()

@@ -17,12 +17,14 @@ from typing import Any
 import torch
 from huggingface_hub import ModelCard, PyTorchModelHubMixin
 from safetensors.torch import save_model
+from torch import nn
 
-from . import architectures, flow, model_files, priors
+from . import architectures, flow, model_files
 from .atomic import usual_file_mode
 from .errors import InvalidModelError
-from .model_config import NUM_CLASSES, validate_config
+from .model_config import ModelConfig
 from .model_files import CONFIG_NAME, WEIGHTS_NAME, TensorSpec
+from .priors import NUM_CLASSES
 
 CARD_TEMPLATE = resources.files("vae_hub").joinpath("templates", "MODEL_CARD.md").read_text()
 PROJECT_URL_ENV = "VAE_HUB_PROJECT_URL"
@@ -35,8 +37,8 @@ def project_url() -> str | None:
 
 
 class VAEHubMixin(PyTorchModelHubMixin):
-    """The Hub side of `VAE`. It relies on the model's `config`, parameters and stored
-    latent state (`has_class_gaussians`, `has_latent_map`, `latent_map_labels`)."""
+    """The Hub side of `VAE`. It relies on the model's `config`, parameters, `prior` and
+    stored latent map (`has_latent_map`, `latent_map_labels`)."""
 
     def _save_pretrained(self, save_directory: Path) -> None:
         """config.json (with hidden_dim resolved, so it states what was built) and
@@ -51,8 +53,7 @@ class VAEHubMixin(PyTorchModelHubMixin):
         config = self.config
         num_parameters = sum(p.numel() for p in self.parameters())
         stored = [
-            "per-digit latent Gaussians" if self.has_class_gaussians else None,
-            "the prior's per-digit components" if self.prior is not None else None,
+            self.prior.stored(),
             f"a {self.latent_map_labels.shape[0]}-point latent map"
             if self.has_latent_map
             else None,
@@ -62,15 +63,10 @@ class VAEHubMixin(PyTorchModelHubMixin):
             "project_url": project_url(),
             "model_id": "path/to/this/folder",
             "config": config,
-            "arch_description": architectures.describe(
-                config["arch"],
-                config["latent_dim"],
-                config["channels"],
-                config["hidden_dim"],
-                config["half_res_blocks"],
-            ),
+            "arch_description": architectures.describe(config),
             "posterior": flow.describe(config["flow_steps"]),
-            "prior_description": priors.describe(config["prior"]),
+            "prior_description": self.prior.describe(),
+            "prior_phrases": self.prior.phrases(flow=bool(config["flow_steps"])),
             "num_parameters": num_parameters,
             "size_mb": num_parameters * 4 / 1e6,
             "likelihood": "Bernoulli on binarized pixels"
@@ -157,39 +153,36 @@ class VAEHubMixin(PyTorchModelHubMixin):
         linked = files.in_hub_cache  # the HF cache's snapshots link into its blobs
         config = model_files.read_config(files.config, follow_link=linked)
         try:
-            validate_config(config)
+            ModelConfig.from_dict(config)
         except ValueError as e:
             raise InvalidModelError(f"{files.config} is not a vae-hub VAE config: {e}") from e
         with torch.device("meta"):  # shapes and dtypes only: nothing is allocated
             expected = {k: TensorSpec.of(v) for k, v in cls(**config).state_dict().items()}
-        model_files.check_tensors(files.weights, expected, follow_link=linked)
-        state = model_files.read_tensors(files.weights, follow_link=linked)
-        problems = stored_state_problems(state)
+        read = {"follow_link": linked, "renamed": RENAMED_TENSORS}
+        model_files.check_tensors(files.weights, expected, **read)
+        state = model_files.read_tensors(files.weights, **read)
+        model = cls(**config)
+        problems = stored_state_problems(model, state)
         if problems:
             raise InvalidModelError(f"{files.weights}: " + "; ".join(problems))
-        model = cls(**config)
         model.load_state_dict(state, strict=True)
         return model.to(map_location).eval()
 
 
-def stored_state_problems(state: dict[str, torch.Tensor]) -> list[str]:
+# Tensors that an earlier version saved under other names: the standard prior's per-digit
+# Gaussians sat on the model itself before the prior became an object that owns them.
+RENAMED_TENSORS = {
+    "class_means": "prior.class_means",
+    "class_scale_tril": "prior.class_scale_tril",
+    "class_counts": "prior.class_counts",
+}
+
+
+def stored_state_problems(model: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
     """What is wrong with the non-network tensors of a state dict (already checked for
-    names, shapes, dtypes and finite values): the class Gaussians must be usable for
-    sampling (scale factors lower-triangular with a positive diagonal) and the labels and
-    counts must be digits and counts."""
-    problems = []
-    tril = state.get("class_scale_tril")
-    if tril is not None and (
-        bool(torch.triu(tril, diagonal=1).ne(0).any())
-        or bool((torch.diagonal(tril, dim1=-2, dim2=-1) <= 0).any())
-    ):
-        problems.append("class_scale_tril is not a Cholesky factor (lower-triangular, diagonal>0)")
-    counts = state.get("class_counts")
-    if counts is not None and bool((counts < 0).any()):
-        problems.append("class_counts holds negative counts")
-    log_weights = state.get("prior.log_weights")
-    if log_weights is not None and abs(float(torch.logsumexp(log_weights, 0))) > 1e-3:
-        problems.append("prior.log_weights are not the logarithms of class frequencies")
+    names, shapes, dtypes and finite values): what the prior keeps must be usable for
+    sampling (its own check), and the latent map's labels must be digits."""
+    problems = model.prior.state_problems(state, "prior.")
     labels = state.get("latent_map_labels")
     if labels is not None and bool(((labels < -1) | (labels >= NUM_CLASSES)).any()):
         problems.append(f"latent_map_labels holds values outside -1..{NUM_CLASSES - 1}")

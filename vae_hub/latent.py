@@ -1,4 +1,5 @@
-"""What we learn about the latent space after training: per-digit Gaussians and a 2-D map."""
+"""What is learned from the codes after training: what the prior fits to draw digits from,
+and a 2-D map of the latent space."""
 
 from __future__ import annotations
 
@@ -8,42 +9,18 @@ import numpy as np
 import torch
 
 from .data import MnistSplit, to_float
-from .model import NUM_CLASSES, VAE, inference
+from .model import VAE, inference
 
 
 def embed_split(model: VAE, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """`VAE.embed` of many uint8 images (N, 28, 28) -> (N, latent_dim), batch by batch."""
+    """The centres of q(z|x) of many uint8 images (N, 28, 28) -> (N, latent_dim), batch by
+    batch."""
     with inference(model):
         chunks = [
-            model.embed(to_float(images[i : i + batch_size]))
+            model.encode(to_float(images[i : i + batch_size])).centre()
             for i in range(0, images.shape[0], batch_size)
         ]
     return torch.cat(chunks) if chunks else torch.zeros(0, model.latent_dim)
-
-
-def fit_class_gaussians(
-    mu: torch.Tensor, labels: torch.Tensor, jitter: float = 1e-4
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One full-covariance Gaussian per digit over latent means: mu (N, D), labels (N,) ->
-    means (10, D), Cholesky factors (10, D, D), counts (10,).
-
-    A digit with fewer than two examples gets the unit covariance; `jitter` keeps each
-    covariance positive definite.
-    """
-    dim = mu.shape[1]
-    mu = mu.double()
-    means = torch.zeros(NUM_CLASSES, dim, dtype=torch.float64, device=mu.device)
-    trils = torch.eye(dim, dtype=torch.float64, device=mu.device).repeat(NUM_CLASSES, 1, 1)
-    counts = torch.bincount(labels, minlength=NUM_CLASSES)[:NUM_CLASSES]
-    for digit in range(NUM_CLASSES):
-        z = mu[labels == digit]  # (n_d, D)
-        if len(z) == 0:
-            continue
-        means[digit] = z.mean(0)
-        if len(z) >= 2:
-            cov = torch.cov(z.T).reshape(dim, dim) + jitter * torch.eye(dim, device=mu.device)
-            trils[digit] = torch.linalg.cholesky(cov)
-    return means.float(), trils.float(), counts
 
 
 def tsne_2d(mu: torch.Tensor, seed: int = 0) -> torch.Tensor:
@@ -68,11 +45,10 @@ def pca_2d(mu: torch.Tensor) -> torch.Tensor:
 
 
 def fit_latent_state(model: VAE, train: MnistSplit, test: MnistSplit, seed: int = 0) -> None:
-    """Fit and store in `model` the class Gaussians (training split; standard prior only)
-    and the latent map (t-SNE of the first `latent_map_points` test digits)."""
-    if model.prior is None:  # a class-mixture prior draws digits itself
-        means, trils, counts = fit_class_gaussians(embed_split(model, train.images), train.labels)
-        model.set_class_gaussians(means, trils, counts)
+    """Fit and store in `model` what is learned from the codes after training: what its
+    prior keeps to draw digits from (from the training split), and the latent map (t-SNE of
+    the first `latent_map_points` test digits)."""
+    model.prior.fit_digits(lambda: embed_split(model, train.images), train.labels.to(model.device))
     points = model.latent_map_labels.shape[0]
     if points:
         subset = test.subset(points)

@@ -262,12 +262,31 @@ def read_header(path: Path, *, follow_link: bool = False) -> dict[str, TensorSpe
         ) from e
 
 
+def current_names(
+    path: Path, tensors: dict[str, Any], renamed: dict[str, str] | None
+) -> dict[str, Any]:
+    """A file's tensors under today's names: `renamed` maps a name an earlier version wrote
+    to the name it has now. A file holding both is refused, not collapsed into one."""
+    if not renamed:
+        return tensors
+    current = {renamed.get(name, name): value for name, value in tensors.items()}
+    if len(current) < len(tensors):
+        both = sorted(old for old, new in renamed.items() if old in tensors and new in tensors)
+        raise InvalidModelError(f"{path} holds both {_some(both)} and their current names")
+    return current
+
+
 def check_tensors(
-    path: Path, expected: dict[str, TensorSpec], *, follow_link: bool = False
+    path: Path,
+    expected: dict[str, TensorSpec],
+    *,
+    follow_link: bool = False,
+    renamed: dict[str, str] | None = None,
 ) -> None:
-    """The file at `path` holds exactly the `expected` tensors, with their shapes and dtypes;
-    else one InvalidModelError listing the differences."""
-    found = read_header(path, follow_link=follow_link)
+    """The file at `path` holds exactly the `expected` tensors (under today's names, see
+    `current_names`), with their shapes and dtypes; else one InvalidModelError listing the
+    differences."""
+    found = current_names(path, read_header(path, follow_link=follow_link), renamed)
     missing = sorted(set(expected) - set(found))
     unexpected = sorted(set(found) - set(expected))
     shapes = [
@@ -294,8 +313,11 @@ def check_tensors(
         raise InvalidModelError(f"{path} does not match its config.json: " + "; ".join(problems))
 
 
-def read_tensors(path: Path, *, follow_link: bool = False) -> dict[str, torch.Tensor]:
-    """Every tensor of a (checked) safetensors file, refusing NaN and infinite values."""
+def read_tensors(
+    path: Path, *, follow_link: bool = False, renamed: dict[str, str] | None = None
+) -> dict[str, torch.Tensor]:
+    """Every tensor of a (checked) safetensors file under today's names, refusing NaN and
+    infinite values."""
     try:
         with (
             open_regular(path, follow_link=follow_link) as file,
@@ -315,7 +337,7 @@ def read_tensors(path: Path, *, follow_link: bool = False) -> dict[str, torch.Te
     ]
     if bad:
         raise InvalidModelError(f"{path}: NaN or infinite values in {_some(sorted(bad))}")
-    return tensors
+    return current_names(path, tensors, renamed)
 
 
 def _some(items: list[str], limit: int = 5) -> str:

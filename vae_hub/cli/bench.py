@@ -82,7 +82,7 @@ def run_arch(name: str, args: argparse.Namespace, train_size: int) -> dict:
         exp_name=f"bench-{name.replace('+', '-')}",
         overwrite=True,
         seed=args.seed,
-        t_sne_points=0,
+        latent_map_points=0,
         eval="none",
         progress=not args.quiet,
         checkpoint_every=10_000,

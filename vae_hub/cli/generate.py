@@ -58,7 +58,7 @@ def execute(args: argparse.Namespace) -> int:
             args.grid_size,
         )
     ]
-    if model.can_draw_digits:
+    if model.prior.can_draw_digits:
         start, end = args.transit
         frames = digit_transit(model, start, end, max(2, args.transit_size**2), args.method)
         written.append(plots.save_grid(frames, out / "digit_transit.png", args.transit_size))

@@ -92,7 +92,7 @@ class Trainer:
                 len(self.train), (self.config.batch_size,), generator=self.generator,
                 device=device,
             )  # fmt: skip
-            x = as_batch(self.train.images[idx], self.config.binarize, self.generator)
+            x = as_batch(self.train.images[idx], self.config.binarized, self.generator)
             train_step(
                 self.model, self.step_fn, self.optimizer, x, self.train.labels[idx],
                 self.config, self.step, self.per_epoch, self.generator, ema=self.ema,

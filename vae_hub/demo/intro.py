@@ -38,8 +38,7 @@ def header(model: VAE, source: str) -> str:
     """What the visitor is looking at, and where to read more."""
     config = model.config
     posterior = f", a {config['flow_steps']}-step flow posterior" if config["flow_steps"] else ""
-    if config["prior"] == "class-mixture":
-        posterior += ", a learned prior per digit"
+    posterior += model.prior.phrases(flow=bool(config["flow_steps"]))["brief"]
     links = []
     if not looks_like_local_path(source) and not Path(source).is_dir():
         links.append(f"[model card](https://huggingface.co/{source})")

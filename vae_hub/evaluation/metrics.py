@@ -13,7 +13,9 @@ from ..data import MnistSplit, as_batch, to_float
 from ..generation import generate_digit, sample
 from ..latent import embed_split
 from ..losses import bernoulli_nll
-from ..model import NUM_CLASSES, VAE, PosteriorParameters, evaluating, inference
+from ..model import VAE, evaluating, inference
+from ..posterior import Posterior, concatenate
+from ..priors import NUM_CLASSES
 from .judge import MnistClassifier, predict
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. (2015), section 5.2
@@ -59,15 +61,14 @@ def negative_elbo(
     generator = torch.Generator(device=model.device).manual_seed(seed)
     recon_sum = torch.zeros((), dtype=torch.float64, device=model.device)
     kl_sum = torch.zeros_like(recon_sum)
-    bar = _bar("negative ELBO", len(split), progress)
-    with inference(model):
+    with _bar("negative ELBO", len(split), progress) as bar, inference(model):
         for x in _batches(evaluation_images(model, split), batch_size):
             x = x.to(model.device)
-            z, _, kl = model.sample_posterior(x, 1, generator)  # (1, B, D), _, (1, B)
-            recon_sum += bernoulli_nll(model.decode(z[0]), x).sum()
-            kl_sum += kl.sum()
+            q = model.encode(x)
+            draws = q.sample(1, generator)  # z (1, B, D)
+            recon_sum += bernoulli_nll(model.decode(draws.z[0]), x).sum()
+            kl_sum += model.prior.kl(q, draws).sum()
             bar.update(len(x))
-    bar.close()
     n = max(len(split), 1)
     return ElboTerms(recon_sum.item() / n, kl_sum.item() / n)
 
@@ -101,17 +102,11 @@ def iwae_terms(
     proposal = None
     if refine_steps:
         proposal = _refined_split(model, images, refine_steps, refine_lr, seed, progress)
-    bar = _bar(f"IWAE k={k}", len(images), progress)
-    with inference(model):
+    with _bar(f"IWAE k={k}", len(images), progress) as bar, inference(model):
         for start in range(0, len(images), images_per_pass):
             x = images[start : start + images_per_pass].to(model.device)  # (B, 1, 28, 28)
-            if proposal is None:
-                params = model.posterior_parameters(x)
-            else:
-                params = _rows(proposal, start, start + len(x))
-            eps = torch.randn((k, *params.mu.shape), generator=generator,
-                              device=params.mu.device, dtype=params.mu.dtype)  # fmt: skip
-            z, log_qz, _ = model.posterior_at(params, eps)  # (k, B, D), (k, B)
+            q = model.encode(x) if proposal is None else proposal.rows(start, start + len(x))
+            z, log_qz = q.sample(k, generator)  # (k, B, D), (k, B)
             flat = z.reshape(-1, z.shape[-1])  # (k * B, D), sample-major
             target = x.repeat(k, 1, 1, 1)  # (k * B, 1, 28, 28)
             log_px_z = -torch.cat(
@@ -120,18 +115,13 @@ def iwae_terms(
                     for i in range(0, flat.shape[0], chunk)
                 ]
             ).view(k, -1)  # (k, B)
-            log_w = log_px_z + model.log_prior(z) - log_qz  # (k, B)
+            log_w = log_px_z + model.prior.log_prob(z) - log_qz  # (k, B)
             bounds.append(-(torch.logsumexp(log_w, dim=0) - math.log(k)))  # (B,)
             elbos.append(-log_w.mean(0))  # (B,)
             bar.update(len(x))
-    bar.close()
     if not bounds:
         return torch.zeros(0), torch.zeros(0)
     return torch.cat(bounds).double().cpu(), torch.cat(elbos).double().cpu()
-
-
-def _rows(params: PosteriorParameters, start: int, stop: int) -> PosteriorParameters:
-    return PosteriorParameters(*(t[start:stop] if t is not None else None for t in params))
 
 
 def _refined_split(
@@ -142,22 +132,21 @@ def _refined_split(
     seed: int,
     progress: bool,
     batch_size: int = 250,
-) -> PosteriorParameters:
-    """`refine_posterior` for every image (N, 1, 28, 28), in batches: (N, D), (N, D), (N, C)."""
+) -> Posterior:
+    """`refine_posterior` for every image (N, 1, 28, 28), in batches."""
     generator = torch.Generator(device=model.device).manual_seed(seed)
     parts = []
-    bar = _bar(f"refining q(z|x), {steps} steps", len(images), progress)
-    with evaluating(model):
+    with (
+        _bar(f"refining q(z|x), {steps} steps", len(images), progress) as bar,
+        evaluating(model),
+    ):
         for x in _batches(images, batch_size):
             x = x.to(model.device)
             with torch.no_grad():
-                start = model.posterior_parameters(x)
+                start = model.encode(x)
             parts.append(refine_posterior(model, start, x, steps, generator, lr))
             bar.update(len(x))
-    bar.close()
-    return PosteriorParameters(
-        *(torch.cat(ts) if ts[0] is not None else None for ts in zip(*parts, strict=True))
-    )
+    return concatenate(parts)
 
 
 def iwae_nll(
@@ -173,43 +162,41 @@ def iwae_nll(
     return float(bounds.mean()) if len(bounds) else 0.0
 
 
-def _negative_elbos(
-    model: VAE, params: PosteriorParameters, x: torch.Tensor, eps: torch.Tensor
-) -> torch.Tensor:
-    """Single-sample negative ELBOs (S, B) of images x (B, 1, 28, 28) under q(z|x) with
-    parameters `params`, at noise eps (S, B, D)."""
-    z, _, kl = model.posterior_at(params, eps)  # (S, B, D), _, (S, B)
+def _negative_elbos(model: VAE, q: Posterior, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """Single-sample negative ELBOs (S, B) of images x (B, 1, 28, 28) under q(z|x), at
+    noise eps (S, B, D)."""
+    draws = q.at(eps)
+    z, kl = draws.z, model.prior.kl(q, draws)  # (S, B, D), (S, B)
     logits = model.decode(z.flatten(0, 1))  # (S * B, 1, 28, 28), sample-major
     return bernoulli_nll(logits, x.repeat(eps.shape[0], 1, 1, 1)).view(kl.shape) + kl
 
 
 def refine_posterior(
     model: VAE,
-    start: PosteriorParameters,
+    start: Posterior,
     x: torch.Tensor,
     steps: int,
     generator: torch.Generator,
     lr: float = 3e-3,
     samples: int = 4,
-) -> PosteriorParameters:
-    """q(z|x)'s parameters for images x (B, 1, 28, 28), moved from `start` (the encoder's
-    answer) by `steps` Adam steps on each image's negative ELBO (`samples` draws of noise
-    per step), the networks fixed: towards the best q(z|x) of its family for each image,
-    which one encoder answering for every image only approximates."""
-    leaves = [t.detach().clone().requires_grad_() if t is not None else None for t in start]
-    params = PosteriorParameters(*leaves)
-    trainable = [t for t in leaves if t is not None]
-    optimizer = torch.optim.Adam(trainable, lr=lr)
+) -> Posterior:
+    """q(z|x) for images x (B, 1, 28, 28), moved from `start` (the encoder's answer) by
+    `steps` Adam steps on each image's negative ELBO (`samples` draws of noise per step),
+    the networks fixed: towards the best q(z|x) of its family for each image, which one
+    encoder answering for every image only approximates."""
+    leaves = [t.detach().clone().requires_grad_() for t in start.parameters()]
+    q = start.with_parameters(leaves)
+    optimizer = torch.optim.Adam(leaves, lr=lr)
     shape = (samples, *start.mu.shape)
     for _ in range(steps):
         eps = torch.randn(shape, generator=generator, device=x.device)
-        loss = _negative_elbos(model, params, x, eps).mean(0).sum()
+        loss = _negative_elbos(model, q, x, eps).mean(0).sum()
         # gradients for the per-image parameters only: the networks stay untouched
-        grads = torch.autograd.grad(loss, trainable)
-        for t, g in zip(trainable, grads, strict=True):
+        grads = torch.autograd.grad(loss, leaves)
+        for t, g in zip(leaves, grads, strict=True):
             t.grad = g
         optimizer.step()
-    return PosteriorParameters(*(t.detach() if t is not None else None for t in leaves))
+    return q.detach()
 
 
 def amortisation_gap(
@@ -235,12 +222,14 @@ def amortisation_gap(
     capacity cannot fix. The refined ELBO is still a bound on -log p(x)."""
     generator = torch.Generator(device=model.device).manual_seed(seed)
     totals = torch.zeros(2, dtype=torch.float64, device=model.device)
-    bar = _bar(f"amortisation gap ({steps} steps)", len(split), progress)
-    with evaluating(model):
+    with (
+        _bar(f"amortisation gap ({steps} steps)", len(split), progress) as bar,
+        evaluating(model),
+    ):
         for x in _batches(evaluation_images(model, split), batch_size):
             x = x.to(model.device)  # (B, 1, 28, 28)
             with torch.no_grad():
-                start = model.posterior_parameters(x)
+                start = model.encode(x)
             params = refine_posterior(model, start, x, steps, generator, lr, samples)
             eps = torch.randn((eval_samples, *start.mu.shape), generator=generator,
                               device=x.device)  # fmt: skip
@@ -248,7 +237,6 @@ def amortisation_gap(
                 totals[0] += _negative_elbos(model, start, x, eps).mean(0).sum()
                 totals[1] += _negative_elbos(model, params, x, eps).mean(0).sum()
             bar.update(len(x))
-    bar.close()
     amortised, refined = (totals / max(len(split), 1)).tolist()
     return amortised, refined
 
@@ -259,7 +247,7 @@ def active_units(model: VAE, split: MnistSplit, threshold: float = ACTIVE_UNIT_T
     base Gaussian) stands in for E_q[z], which has no closed form there."""
     with inference(model):
         batches = _batches(evaluation_images(model, split), 1000)
-        mu = torch.cat([model.embed(x.to(model.device)) for x in batches])
+        mu = torch.cat([model.encode(x.to(model.device)).centre() for x in batches])
     return int((mu.var(dim=0) > threshold).sum().item())
 
 
@@ -285,12 +273,11 @@ def prior_sample_fd(
 ) -> float:
     """Frechet distance between the judge's features of `n` prior samples and of the test
     split's grey-level images (lower is better)."""
-    bar = _bar("Frechet distance", n, progress, unit="sample")
-    parts = []
-    for i in range(0, n, 2000):
-        parts.append(sample(model, min(2000, n - i), seed + i))
-        bar.update(len(parts[-1]))
-    bar.close()
+    with _bar("Frechet distance", n, progress, unit="sample") as bar:
+        parts = []
+        for i in range(0, n, 2000):
+            parts.append(sample(model, min(2000, n - i), seed + i))
+            bar.update(len(parts[-1]))
     _, fake = predict(judge, torch.cat(parts))
     _, real = predict(judge, to_float(test.images).cpu())
     return frechet_distance(fake, real)
@@ -308,18 +295,17 @@ def digit_accuracy(
     generate_digit's default temperature unless `temperature` is given."""
     hits = 0
     shown = "default" if temperature is None else f"{temperature:g}"
-    bar = _bar(f"digit accuracy (T={shown})", NUM_CLASSES, progress, unit="digit")
-    for digit in range(NUM_CLASSES):
-        images = torch.cat(
-            [
-                generate_digit(model, digit, min(2000, per_digit - i), seed + i, temperature)
-                for i in range(0, per_digit, 2000)
-            ]
-        )
-        labels, _ = predict(judge, images)
-        hits += int((labels == digit).sum())
-        bar.update(1)
-    bar.close()
+    with _bar(f"digit accuracy (T={shown})", NUM_CLASSES, progress, unit="digit") as bar:
+        for digit in range(NUM_CLASSES):
+            images = torch.cat(
+                [
+                    generate_digit(model, digit, min(2000, per_digit - i), seed + i, temperature)
+                    for i in range(0, per_digit, 2000)
+                ]
+            )
+            labels, _ = predict(judge, images)
+            hits += int((labels == digit).sum())
+            bar.update(1)
     return hits / (NUM_CLASSES * per_digit)
 
 

@@ -193,7 +193,7 @@ def evaluate_model(
     judge = load_judge()
 
     def digits_at(temperature: float) -> float | None:
-        if not model.can_draw_digits:
+        if not model.prior.can_draw_digits:
             return None
         return digit_accuracy(model, judge, settings.digit_samples, seed, temperature, progress)
 

@@ -22,8 +22,9 @@ from .. import plots
 from ..errors import InvalidModelError, UnsafeFileError
 from ..evaluation.report import METRICS, metric_label, metric_value
 from ..generation import digit_transit, generate_digit, sample
-from ..model import NUM_CLASSES, VAE
+from ..model import VAE
 from ..pretrained import bundled_folder
+from ..priors import NUM_CLASSES
 from ..regular_files import open_regular
 
 TRANSIT_DIGITS = (2, 7)
@@ -192,7 +193,7 @@ def draw_card_images(model: VAE, folder: Path, history: list[dict] | None) -> di
     drawn = {
         "samples": plots.save_grid(sample(model, 64, seed=0), folder / IMAGE_FILES["samples"], 8)
     }
-    if model.can_draw_digits:
+    if model.prior.can_draw_digits:
         rows = [generate_digit(model, d, 10, seed=d) for d in range(NUM_CLASSES)]
         drawn["digits"] = plots.save_grid(torch.cat(rows), folder / IMAGE_FILES["digits"], 10)
         drawn["transit"] = plots.save_grid(

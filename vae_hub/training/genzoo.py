@@ -20,7 +20,7 @@ GENZOO_KEYS = {
     ("MODEL_PARAMETERS", "batch_size"): "batch_size",
     ("MODEL_VARIABLES", "exp_name"): "exp_name",
     ("MODEL_VARIABLES", "z_dim"): "latent_dim",
-    ("MODEL_VARIABLES", "t_sne_points"): "t_sne_points",
+    ("MODEL_VARIABLES", "t_sne_points"): "latent_map_points",
     ("SAVE_PARAMETERS", "model_save_frequency"): "checkpoint_every",
     ("SAVE_PARAMETERS", "image_print_frequency"): "image_every",
 }

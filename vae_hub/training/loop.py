@@ -82,7 +82,7 @@ def _run(
     torch.manual_seed(config.seed)  # initialisation and dropout; batches use their own RNGs
     position = resume_position(config, train)  # fingerprinted on the CPU, before the copy
     train, test = train.to(device), test.to(device)
-    map_points = min(config.t_sne_points, DRY_RUN_TSNE if config.dry_run else len(test))
+    map_points = min(config.latent_map_points, DRY_RUN_TSNE if config.dry_run else len(test))
 
     generator = torch.Generator(device=device).manual_seed(config.seed)
     ema = None
@@ -214,7 +214,7 @@ def _end_epoch(model, config, state, test, writer, fixed, finished) -> ElboTerms
     )
     if epoch_number % config.image_every == 0 or not finished:
         with inference(model):
-            recon = torch.sigmoid(model.decode(model.embed(fixed.to(model.device)))).cpu()
+            recon = torch.sigmoid(model.decode(model.encode(fixed.to(model.device)).centre())).cpu()
         plots.save_grid(
             plots.comparison_rows(fixed.cpu(), recon, IMAGE_GRID_PER_ROW),
             config.run_dir / "training_images" / f"epoch-{epoch_number:04d}.png",

@@ -4,8 +4,8 @@ to the keys of config files.
 Precedence is defaults < `--config FILE` < flags given on the command line; `--resume` starts
 from the run's saved options. A config file is JSON or TOML with the field names as keys, or
 the original GenZoo `config.ini` (`genzoo.py`); unknown keys and wrong types are errors, never
-ignored. The options that shape the model are checked by the model's own schema
-(`vae_hub.model_config`), so a bound is written once.
+ignored. The options that shape the model are the fields of `vae_hub.model_config.ModelConfig`,
+which this class extends: each is declared, and checked, once, there.
 """
 
 from __future__ import annotations
@@ -24,11 +24,10 @@ from typing import Any
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
-from ..architectures import ARCHITECTURES
 from ..data import DEFAULT_DATA_DIR
 from ..errors import ConfigError
 from ..evaluation.report import describe_profiles
-from ..model_config import PRIORS, validate_config
+from ..model_config import MODEL_FIELDS, ModelConfig, check_value, option
 from ..model_files import parse_strict_json
 from ..regular_files import read_plain_file
 from .augmentation import MAX_SHIFT
@@ -40,45 +39,19 @@ SAVED_OPTIONS = "train_config.json"
 MAX_OPTIONS_BYTES = 64 * 1024
 
 
-def _opt(default: Any, help: str, **extra: Any) -> Any:
-    """A field with its --help text and, optionally, `low` / `high` bounds, `above` (a
-    strict lower bound) or `choices`."""
-    return field(default=default, metadata={"help": help, **extra})
-
-
 @dataclass(frozen=True)
-class TrainConfig:
-    """Everything `train.py` can be told. Field docs double as `--help` text."""
+class TrainConfig(ModelConfig):
+    """Everything `train.py` can be told: the model's options (`ModelConfig`, declared
+    there once) and how to train it. Field docs double as `--help` text."""
 
-    epochs: int = _opt(10, "number of passes over the training set", low=1)
-    batch_size: int = _opt(128, "images per optimisation step", low=1)
-    lr: float = _opt(1e-3, "Adam learning rate", above=0)
-    lr_schedule: str = _opt(
+    epochs: int = option(10, "number of passes over the training set", low=1)
+    batch_size: int = option(128, "images per optimisation step", low=1)
+    lr: float = option(1e-3, "Adam learning rate", above=0)
+    lr_schedule: str = option(
         "constant", "learning-rate schedule over the run", choices=("constant", "cosine")
     )
-    latent_dim: int = _opt(20, "size of the latent code z")
-    arch: str = _opt("conv", "network architecture", choices=ARCHITECTURES)
-    channels: int = _opt(32, "base width of the conv arch")
-    half_res_blocks: int = _opt(
-        1,
-        "residual blocks at 14x14 in each of the conv arch's encoder and decoder; they are its "
-        "most expensive layers, so 0 trains more epochs in the same time, for a somewhat "
-        "worse model",
-    )
-    hidden_dim: int | None = _opt(None, "fully connected width (default: the arch's own)")
-    flow_steps: int = _opt(
-        0,
-        "inverse autoregressive flow steps on top of the Gaussian q(z|x) (Kingma et al. 2016; "
-        "conv arch only); 0: a plain Gaussian",
-    )
-    prior: str = _opt(
-        "standard",
-        "the prior p(z): standard (N(0, I)) or class-mixture (one learned Gaussian per digit, "
-        "trained with the labels)",
-        choices=PRIORS,
-    )
-    weight_decay: float = _opt(0.0, "AdamW's decoupled weight decay (0: plain Adam)", low=0)
-    augment_shift: int = _opt(
+    weight_decay: float = option(0.0, "AdamW's decoupled weight decay (0: plain Adam)", low=0)
+    augment_shift: int = option(
         0,
         "distribution augmentation (Jun et al. 2020): move a share of the training images by up "
         "to this many pixels and tell the networks the shift, so the model learns shifted "
@@ -87,56 +60,54 @@ class TrainConfig:
         low=0,
         below=MAX_SHIFT + 1,
     )
-    augment_share: float = _opt(
+    augment_share: float = option(
         0.5, "share of the training images that --augment-shift moves", above=0, below=1
     )
-    ema_decay: float = _opt(
+    ema_decay: float = option(
         0.0,
         "keep an exponential moving average of the weights with this decay (e.g. 0.999) and "
         "evaluate and save it; 0: off",
         low=0,
         below=1,
     )
-    init_from: str | None = _opt(
+    init_from: str | None = option(
         None,
         "start from the weights of this model (save_pretrained folder or Hub repo id) with a "
         "fresh optimiser and schedule, i.e. fine-tune it; the model options must match",
     )
-    kl_warmup_epochs: float = _opt(
+    kl_warmup_epochs: float = option(
         0.0, "epochs over which the KL weight rises linearly from 0 to 1 (0: no warm-up)", low=0
     )
-    binarize: bool = _opt(False, "train and evaluate on dynamically binarized MNIST")
-    exp_name: str = _opt("mnist", "run name: outputs go to OUTPUT_DIR/EXP_NAME/")
-    output_dir: str = _opt("experiments", "folder that holds the runs")
-    data_dir: str = _opt(DEFAULT_DATA_DIR, "folder holding MNIST/raw/ (torchvision layout)")
-    download: bool = _opt(True, "download MNIST into --data-dir when it is missing")
-    seed: int = _opt(
+    exp_name: str = option("mnist", "run name: outputs go to OUTPUT_DIR/EXP_NAME/")
+    output_dir: str = option("experiments", "folder that holds the runs")
+    data_dir: str = option(DEFAULT_DATA_DIR, "folder holding MNIST/raw/ (torchvision layout)")
+    download: bool = option(True, "download MNIST into --data-dir when it is missing")
+    seed: int = option(
         0, "seed for initialisation, shuffling and sampling (0 to 2**32-1)", low=0, below=2**32
     )
-    device: str = _opt("auto", DEVICE_HELP)
-    threads: int | None = _opt(None, "CPU threads for torch (default: torch's choice)", low=1)
-    compile: bool = _opt(False, "torch.compile the model (faster steps after a warm-up)")
-    max_steps: int | None = _opt(None, "stop after this many optimisation steps in all", low=1)
-    max_minutes: float | None = _opt(
+    device: str = option("auto", DEVICE_HELP)
+    threads: int | None = option(None, "CPU threads for torch (default: torch's choice)", low=1)
+    compile: bool = option(False, "torch.compile the model (faster steps after a warm-up)")
+    max_steps: int | None = option(None, "stop after this many optimisation steps in all", low=1)
+    max_minutes: float | None = option(
         None, "stop after this many minutes of training (evaluation and saving not counted)",
         above=0,
     )  # fmt: skip
-    dry_run: bool = _opt(
+    dry_run: bool = option(
         False, "smoke run in seconds: 5 steps, small evaluation subsets, no t-SNE wait"
     )
-    resume: bool = _opt(False, "continue the run in OUTPUT_DIR/EXP_NAME from its last checkpoint")
-    overwrite: bool = _opt(False, "delete an existing run of the same name and start over")
-    checkpoint_every: int = _opt(5, "keep a checkpoint folder every N epochs (and final/)", low=1)
-    image_every: int = _opt(1, "save a reconstruction grid of test digits every N epochs", low=1)
-    t_sne_points: int = _opt(2000, "test digits in the t-SNE plot and the stored latent map")
-    eval: str = _opt(
+    resume: bool = option(False, "continue the run in OUTPUT_DIR/EXP_NAME from its last checkpoint")
+    overwrite: bool = option(False, "delete an existing run of the same name and start over")
+    checkpoint_every: int = option(5, "keep a checkpoint folder every N epochs (and final/)", low=1)
+    image_every: int = option(1, "save a reconstruction grid of test digits every N epochs", low=1)
+    eval: str = option(
         "quick",
         f"evaluation written to final/metrics.json: {describe_profiles()}, or none",
         choices=("quick", "full", "smoke", "none"),
     )
-    progress: bool = _opt(True, "show tqdm progress bars")
-    push: str | None = _opt(None, "after training, publish final/ to this Hub repo (user/name)")
-    private: bool = _opt(False, "make the pushed repo private")
+    progress: bool = option(True, "show tqdm progress bars")
+    push: str | None = option(None, "after training, publish final/ to this Hub repo (user/name)")
+    private: bool = option(False, "make the pushed repo private")
     hub_token: str | None = field(
         default=None,
         repr=False,
@@ -147,10 +118,11 @@ class TrainConfig:
     )
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            _check_field(f, getattr(self, f.name))
         try:
-            validate_config(self.model_config(), names=MODEL_FLAGS)
+            super().__post_init__()  # the model's options, checked where they are declared
+            for f in dataclasses.fields(self):
+                if f.name not in MODEL_FIELDS:
+                    check_value(f, getattr(self, f.name), self.label(f.name))
         except ValueError as e:
             raise ConfigError(str(e)) from None
         if self.augment_shift and self.arch != "conv":
@@ -169,21 +141,17 @@ class TrainConfig:
                     f"--push {self.push!r} is not a Hub repo id (user/name): {e}"
                 ) from None
 
+    @classmethod
+    def label(cls, name: str) -> str:
+        return "--" + name.replace("_", "-")
+
     def model_config(self, latent_map_points: int | None = None) -> dict[str, Any]:
-        """The VAE's constructor arguments (its config.json) these options ask for."""
-        return {
-            "latent_dim": self.latent_dim,
-            "arch": self.arch,
-            "channels": self.channels,
-            "half_res_blocks": self.half_res_blocks,
-            "hidden_dim": self.hidden_dim,
-            "latent_map_points": (
-                self.t_sne_points if latent_map_points is None else latent_map_points
-            ),
-            "binarized": self.binarize,
-            "flow_steps": self.flow_steps,
-            "prior": self.prior,
-        }
+        """The VAE's constructor arguments (its config.json) these options ask for; the map
+        may hold fewer points than asked for (a test split smaller than the option)."""
+        options = self.model_options()
+        if latent_map_points is not None:
+            options["latent_map_points"] = latent_map_points
+        return options
 
     @property
     def run_dir(self) -> Path:
@@ -199,18 +167,6 @@ class TrainConfig:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
-# How the model's config fields are called on the command line, for error messages.
-MODEL_FLAGS = {
-    "latent_dim": "--latent-dim",
-    "arch": "--arch",
-    "channels": "--channels",
-    "half_res_blocks": "--half-res-blocks",
-    "hidden_dim": "--hidden-dim",
-    "latent_map_points": "--t-sne-points",
-    "binarized": "--binarize",
-    "flow_steps": "--flow-steps",
-    "prior": "--prior",
-}
 # Options that describe one invocation rather than the run: a resumed run may change them.
 PER_INVOCATION = frozenset(
     {"resume", "overwrite", "progress", "dry_run", "device", "threads", "compile", "max_steps",
@@ -230,23 +186,6 @@ NOT_RECIPE = frozenset(
     {"output_dir", "data_dir", "download", "exp_name", "progress", "eval", "threads", "device",
      "compile", "dry_run", "push", "private", "hub_token", "resume", "overwrite"}
 )  # fmt: skip
-
-
-def _check_field(f: dataclasses.Field, value: Any) -> None:
-    """A field's own bounds and choices (from its metadata)."""
-    meta = f.metadata
-    if meta.get("choices") and value not in meta["choices"]:
-        raise ConfigError(f"{f.name} must be one of {', '.join(meta['choices'])}, got {value!r}")
-    if value is None or isinstance(value, (bool, str)):
-        return
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f"{f.name} must be a finite number, got {value}")
-    if "low" in meta and value < meta["low"]:
-        raise ConfigError(f"{f.name} must be >= {meta['low']}, got {value}")
-    if "above" in meta and not value > meta["above"]:
-        raise ConfigError(f"{f.name} must be > {meta['above']}, got {value}")
-    if "below" in meta and not value < meta["below"]:
-        raise ConfigError(f"{f.name} must be < {meta['below']}, got {value}")
 
 
 def recipe_command(options: dict[str, Any]) -> str:
@@ -365,10 +304,21 @@ def parse_options(path: Path, data: bytes) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot parse it ({e})") from e
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of option names to values")
-    return {
-        key.replace("-", "_"): coerce(key.replace("-", "_"), value, str(path), parse_strings=False)
-        for key, value in raw.items()
-    }
+    options = {}
+    for key, value in raw.items():
+        name = current_name(key.replace("-", "_"))
+        options[name] = coerce(name, value, str(path), parse_strings=False)
+    return options
+
+
+# Options files written before the model's options had one name each (train_config.json of
+# an older run, a recipe file) keep working: their old names mean these.
+RENAMED = {"binarize": "binarized", "t_sne_points": "latent_map_points"}
+
+
+def current_name(name: str) -> str:
+    """An option's name today, for a name an options file of an earlier version used."""
+    return RENAMED.get(name, name)
 
 
 def resolve_options(given: dict[str, Any], config_file: str | None = None) -> TrainConfig:

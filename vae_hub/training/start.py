@@ -11,8 +11,10 @@ import torch
 from .. import data
 from ..errors import ConfigError
 from ..model import VAE
+from ..model_config import MODEL_FIELDS
+from ..priors import NUM_CLASSES
 from .augmentation import ShiftAugmentation, shift_of
-from .options import MODEL_FLAGS, RESUME_FIXED, TrainConfig
+from .options import RESUME_FIXED, TrainConfig
 
 
 def make_optimizer(
@@ -32,9 +34,8 @@ def start_model(
     weighted by the digits' frequencies in `train`."""
     device = train.images.device
     model = VAE(**config.model_config(latent_map_points=map_points)).to(device)
-    if model.prior is not None:
-        counts = torch.bincount(train.labels, minlength=10).clamp_min(1)
-        model.prior.set_class_frequencies(counts)
+    counts = torch.bincount(train.labels, minlength=NUM_CLASSES).clamp_min(1)  # (10,)
+    model.prior.set_class_frequencies(counts)  # a digit missing from a subset still has one
     if config.init_from:
         load_initial_weights(model, config)
     augmentation = run_augmentation(model, config, None, device)
@@ -44,11 +45,11 @@ def start_model(
 def load_initial_weights(model: VAE, config: TrainConfig) -> None:
     """--init-from: copy the network weights of a saved model into the fresh `model`.
 
-    The class Gaussians and the latent map are left out: they describe the old weights and
-    are fitted again when this run finishes."""
+    What was fitted to the old weights after training (the standard prior's per-digit
+    Gaussians, the latent map) is left out: it is fitted again when this run finishes."""
     source = VAE.from_pretrained(config.init_from)
     check_model_options(config, source, f"--init-from {config.init_from}: that model")
-    derived = ("class_", "latent_map_")
+    derived = ("prior.class_", "latent_map_")
     weights = {k: v for k, v in source.state_dict().items() if not k.startswith(derived)}
     missing, unexpected = model.load_state_dict(weights, strict=False)
     missing = [k for k in missing if not k.startswith(derived)]
@@ -85,7 +86,7 @@ def _shapes(tensors: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
 # The flags that shape the network, as the advice for a model that does not match them
 # (the latent map is refitted at the end of every run, so its size need not match).
 SAME_MODEL_OPTIONS = "pass the same " + "/".join(
-    flag for key, flag in MODEL_FLAGS.items() if key != "latent_map_points"
+    TrainConfig.label(name) for name in MODEL_FIELDS if name != "latent_map_points"
 )
 
 

@@ -104,7 +104,7 @@ def train_one_epoch(
     finished = True
     try:
         for idx in data.batch_indices(order, config.batch_size, start=state.batch):
-            x = data.as_batch(train.images[idx], config.binarize, generator)  # (B, 1, 28, 28)
+            x = data.as_batch(train.images[idx], config.binarized, generator)  # (B, 1, 28, 28)
             reconstruction, kl = train_step(
                 model, step_fn, optimizer, x, train.labels[idx], config, state.step, per_epoch,
                 generator, ema=ema, augmentation=augmentation,
