@@ -311,6 +311,7 @@ def test_a_training_step_never_waits_for_the_device(tmp_path, flow_steps, ema, s
     from vae_hub.training.control import Limits, StopFlag
     from vae_hub.training.start import make_optimizer
     from vae_hub.training.steps import train_one_epoch
+    from vae_hub.training.trainee import Trainee
 
     config = tiny_config(tmp_path, flow_steps=flow_steps, ema_decay=ema, lr_schedule="cosine",
                          kl_warmup_epochs=1.0, batch_size=16, augment_shift=shift)  # fmt: skip
@@ -322,9 +323,10 @@ def test_a_training_step_never_waits_for_the_device(tmp_path, flow_steps, ema, s
         shifts = ShiftAugmentation(model, shift, config.augment_share) if shift else None
         optimizer = make_optimizer(model, config, shifts)
         limits = Limits(steps, None, StopFlag())
+        trainee = Trainee(model, optimizer, TrainState(), torch.Generator().manual_seed(0),
+                          shifts, average)  # fmt: skip
         with HostSyncCounter() as counter:
-            train_one_epoch(model, model, optimizer, train, config, TrainState(),
-                            torch.Generator().manual_seed(0), limits, average, shifts)  # fmt: skip
+            train_one_epoch(trainee, model, train, config, limits)
         return counter.count
 
     # Reads once per epoch (the loss sums, at its end); none per step.

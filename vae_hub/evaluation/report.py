@@ -154,94 +154,130 @@ def evaluate_model(
 ) -> dict:
     """Every metric on the test split, as saved in metrics.json (nats per image), with the
     seconds each took. `elbo`: the test ELBO when the caller has just measured it (the
-    training loop does, at the end of every epoch, with the same seed).
-
-    On the whole split the IWAE bound is its plain average. On a subset (the quick profile)
-    it is the whole split's ELBO minus the ELBO-IWAE gap measured on the subset: the gap
-    varies far less between images than the bound itself, so a few hundred images give a
-    small standard error (`iwae_se`), where the subset's own average would not. With a
-    refined proposal (`iwae_refine_steps`) the subset's ELBOs are not the split's, so a
-    subset reports its own average."""
+    training loop does, at the end of every epoch, with the same seed)."""
     settings = PROFILES[profile] if isinstance(profile, str) else profile
     name = (
         profile
         if isinstance(profile, str)
         else next((k for k, v in PROFILES.items() if v == profile), "custom")
     )
-    seconds: dict[str, float] = {}
-
-    def timed(key, fn, *args, **kwargs):
-        started = time.monotonic()
-        value = fn(*args, **kwargs)
-        seconds[key] = round(time.monotonic() - started, 1)
-        return value
-
+    run = Evaluation(model, train, test, settings, seed, progress)
     if elbo is None:
-        elbo = timed("negative_elbo", negative_elbo, model, test, seed=seed, progress=progress)
-    whole = settings.iwae_images is None or settings.iwae_images >= len(test)
-    iwae_split = test if whole else test.spread(settings.iwae_images)
-    refine = settings.iwae_refine_steps
-    bounds, elbos = timed("iwae_nll", iwae_terms, model, iwae_split, k=settings.iwae_k,
-                          seed=seed, progress=progress, refine_steps=refine)  # fmt: skip
-    if whole or refine:
-        iwae, spread = float(bounds.mean()), bounds
-        estimate = "whole split" if whole else "subset average"
-    else:
-        gaps = elbos - bounds  # >= 0: the bound is tighter than the ELBO
-        iwae, spread = elbo.total - float(gaps.mean()), gaps
-        estimate = "split ELBO minus subset gap"
-    judge = load_judge()
-
-    def digits_at(temperature: float) -> float | None:
-        if not model.prior.can_draw_digits:
-            return None
-        return digit_accuracy(model, judge, settings.digit_samples, seed, temperature, progress)
-
-    probe_train = train if settings.probe_images is None else train.spread(settings.probe_images)
-
-    def gap_on(split: MnistSplit) -> float:
-        subset = split.spread(settings.gap_images)
-        amortised, refined = amortisation_gap(model, subset, settings.gap_steps, seed,
-                                              progress=progress)  # fmt: skip
-        return amortised - refined
-
+        elbo = run.timed("negative_elbo", negative_elbo, model, test, seed=seed, progress=progress)
     metrics = {
         "negative_elbo": elbo.total,
         "reconstruction": elbo.reconstruction,
         "kl": elbo.kl,
-        "iwae_nll": iwae,
-        "iwae_se": float(spread.std() / max(len(spread), 1) ** 0.5) if len(spread) > 1 else None,
-        "iwae_k": settings.iwae_k,
-        "iwae_images": len(iwae_split),
-        "iwae_estimate": estimate,
-        "active_units": timed("active_units", active_units, model, test),
+        **run.bound(elbo),
+        "active_units": run.timed("active_units", active_units, model, test),
         "latent_dim": model.latent_dim,
-        "fd": timed(
-            "fd", prior_sample_fd, model, test, judge, settings.fd_samples, seed, progress
-        ),  # fmt: skip
-        "fd_samples": settings.fd_samples,
-        "digit_accuracy": timed("digit_accuracy", digits_at, digit_temperature(model)),
-        "digit_temperature": digit_temperature(model),
-        "digit_accuracy_t1": timed("digit_accuracy_t1", digits_at, 1.0),
-        "digit_samples_per_class": settings.digit_samples,
-        "probe_accuracy": timed("probe_accuracy", probe_accuracy, model, probe_train, test),
-        "probe_train_images": len(probe_train),
+        **run.samples(),
+        **run.probe(),
         "split": "test",
         "split_size": len(test),
         "binarized": model.binarized,
         "profile": name,
         "seed": seed,
+        **run.gaps(),
     }
-    if refine:
-        metrics["iwae_refine_steps"] = refine
-    if settings.gap_images:
-        metrics["amortisation_gap"] = timed("amortisation_gap", gap_on, test)
-        metrics["amortisation_gap_train"] = timed("amortisation_gap_train", gap_on, train)
-        metrics["amortisation_gap_images"] = settings.gap_images
-        metrics["amortisation_gap_steps"] = settings.gap_steps
-    metrics["seconds_per_metric"] = seconds
-    metrics["seconds"] = round(sum(seconds.values()), 1)
+    metrics["seconds_per_metric"] = run.seconds
+    metrics["seconds"] = round(sum(run.seconds.values()), 1)
     return metrics
+
+
+class Evaluation:
+    """One evaluation of a model: each group of metrics, and the seconds each metric took."""
+
+    def __init__(self, model, train, test, settings: EvalProfile, seed: int, progress: bool):
+        self.model, self.train, self.test = model, train, test
+        self.settings, self.seed, self.progress = settings, seed, progress
+        self.seconds: dict[str, float] = {}
+
+    def timed(self, key: str, fn, *args, **kwargs):
+        started = time.monotonic()
+        value = fn(*args, **kwargs)
+        self.seconds[key] = round(time.monotonic() - started, 1)
+        return value
+
+    def bound(self, elbo: ElboTerms) -> dict:
+        """The IWAE bound. On the whole split, its plain average. On a subset (the quick
+        profile), the whole split's ELBO minus the ELBO-IWAE gap measured on the subset:
+        the gap varies far less between images than the bound itself, so a few hundred
+        images give a small standard error (`iwae_se`), where the subset's own average
+        would not. With a refined proposal (`iwae_refine_steps`) the subset's ELBOs are not
+        the split's, so a subset reports its own average."""
+        settings, test = self.settings, self.test
+        whole = settings.iwae_images is None or settings.iwae_images >= len(test)
+        split = test if whole else test.spread(settings.iwae_images)
+        refine = settings.iwae_refine_steps
+        bounds, elbos = self.timed("iwae_nll", iwae_terms, self.model, split,
+                                   k=settings.iwae_k, seed=self.seed, progress=self.progress,
+                                   refine_steps=refine)  # fmt: skip
+        if whole or refine:
+            iwae, spread = float(bounds.mean()), bounds
+            estimate = "whole split" if whole else "subset average"
+        else:
+            gaps = elbos - bounds  # >= 0: the bound is tighter than the ELBO
+            iwae, spread = elbo.total - float(gaps.mean()), gaps
+            estimate = "split ELBO minus subset gap"
+        standard_error = float(spread.std() / len(spread) ** 0.5) if len(spread) > 1 else None
+        return {
+            "iwae_nll": iwae,
+            "iwae_se": standard_error,
+            "iwae_k": settings.iwae_k,
+            "iwae_images": len(split),
+            "iwae_estimate": estimate,
+            **({"iwae_refine_steps": refine} if refine else {}),
+        }
+
+    def samples(self) -> dict:
+        """What the shipped classifier (the judge) says of the model's samples: the Frechet
+        distance of prior samples, and the digit accuracy at the default temperature and 1."""
+        model, settings, seed, progress = self.model, self.settings, self.seed, self.progress
+        judge = load_judge()
+
+        def digits_at(temperature: float) -> float | None:
+            if not model.prior.can_draw_digits:
+                return None
+            return digit_accuracy(model, judge, settings.digit_samples, seed, temperature,
+                                  progress)  # fmt: skip
+
+        return {
+            "fd": self.timed(
+                "fd", prior_sample_fd, model, self.test, judge, settings.fd_samples, seed, progress
+            ),  # fmt: skip
+            "fd_samples": settings.fd_samples,
+            "digit_accuracy": self.timed("digit_accuracy", digits_at, digit_temperature(model)),
+            "digit_temperature": digit_temperature(model),
+            "digit_accuracy_t1": self.timed("digit_accuracy_t1", digits_at, 1.0),
+            "digit_samples_per_class": settings.digit_samples,
+        }
+
+    def probe(self) -> dict:
+        """How linearly the codes separate the digits."""
+        images = self.settings.probe_images
+        train = self.train if images is None else self.train.spread(images)
+        accuracy = self.timed("probe_accuracy", probe_accuracy, self.model, train, self.test)
+        return {"probe_accuracy": accuracy, "probe_train_images": len(train)}
+
+    def gaps(self) -> dict:
+        """The amortisation gap on test and on training images, when the profile asks."""
+        settings = self.settings
+        if not settings.gap_images:
+            return {}
+
+        def gap_on(split: MnistSplit) -> float:
+            subset = split.spread(settings.gap_images)
+            amortised, refined = amortisation_gap(self.model, subset, settings.gap_steps,
+                                                  self.seed, progress=self.progress)  # fmt: skip
+            return amortised - refined
+
+        return {
+            "amortisation_gap": self.timed("amortisation_gap", gap_on, self.test),
+            "amortisation_gap_train": self.timed("amortisation_gap_train", gap_on, self.train),
+            "amortisation_gap_images": settings.gap_images,
+            "amortisation_gap_steps": settings.gap_steps,
+        }
 
 
 def metric_label(key: str, metrics: dict) -> str:

@@ -57,8 +57,9 @@ class ShiftAugmentation(nn.Module):
 
     def __init__(self, model: VAE, max_shift: int, share: float):
         super().__init__()
-        if model.arch != "conv":
-            raise ValueError(f"shift augmentation needs the conv arch, not {model.arch!r}")
+        arch = model.config["arch"]
+        if arch != "conv":
+            raise ValueError(f"shift augmentation needs the conv arch, not {arch!r}")
         hidden, channels = model.config["hidden_dim"], model.config["channels"]
         self.max_shift = max_shift
         self.share = share

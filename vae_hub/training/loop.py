@@ -5,8 +5,6 @@ save_pretrained folder."""
 
 from __future__ import annotations
 
-import copy
-import sys
 from pathlib import Path
 
 import torch
@@ -15,31 +13,21 @@ from tqdm.auto import tqdm
 
 from .. import data, plots
 from ..atomic import atomic_write_json
-from ..errors import InvalidModelError
 from ..evaluation.metrics import ElboTerms, negative_elbo
 from ..evaluation.report import METRICS, evaluate_model, format_table
 from ..hub.export import write_model_folder
 from ..latent import fit_latent_state
 from ..model import VAE, inference
 from . import checkpoints
-from .averaging import sync_buffers
 from .control import Limits, StopFlag, TrainResult, resolve_device
 from .options import (
     PER_INVOCATION,
     SAVED_OPTIONS,
     TrainConfig,
     recipe_command,
-    saved_run_options,
 )
 from .run_folder import explained_failures, prepare_run_dir, run_lock
-from .start import (
-    check_model_options,
-    check_resume_position,
-    make_optimizer,
-    resume_position,
-    run_augmentation,
-    start_model,
-)
+from .start import Trainee, resume_position, resume_run, start_run
 from .steps import train_one_epoch
 
 DRY_RUN_STEPS = 5
@@ -76,105 +64,53 @@ def _run(
 ) -> TrainResult:
     if config.threads:
         torch.set_num_threads(config.threads)
-    run_dir = config.run_dir
     prepare_run_dir(config)
-
     torch.manual_seed(config.seed)  # initialisation and dropout; batches use their own RNGs
     position = resume_position(config, train)  # fingerprinted on the CPU, before the copy
     train, test = train.to(device), test.to(device)
-    map_points = min(config.latent_map_points, DRY_RUN_TSNE if config.dry_run else len(test))
-
-    generator = torch.Generator(device=device).manual_seed(config.seed)
-    ema = None
     if config.resume:
-        saved = checkpoints.load_checkpoint(run_dir, device)
-        model, state = saved.model, saved.state
-        check_model_options(
-            config, model, f"--resume: {run_dir}", "pass the same options or use another --exp-name"
-        )
-        if not saved.verified:
-            print(
-                f"warning: {saved.folder} has no checksums (written by an earlier version of "
-                "vae-hub), so it is resumed without checking it for damage",
-                file=sys.stderr,
-            )
-        recorded = saved.position
-        if recorded is None:  # an earlier version's checkpoint: the run's options file
-            recorded = saved_run_options(config.to_dict())
-        check_resume_position(config, recorded, position)
-        if saved.raw_weights is not None:  # the folder holds the average; resume the weights
-            ema, model = model, copy.deepcopy(model)
-            model.load_state_dict(saved.raw_weights)
-        augmentation = run_augmentation(model, config, saved.augmentation, device)
-        optimizer = make_optimizer(model, config, augmentation)
-        try:
-            optimizer.load_state_dict(saved.optimizer_state)
-        except (KeyError, ValueError, RuntimeError) as e:  # possible only without checksums
-            state_file = saved.folder / checkpoints.STATE_FILE
-            raise InvalidModelError(f"{state_file} is damaged: its optimizer state ({e})") from e
-        for group in optimizer.param_groups:  # the saved groups carry the old options
-            group.update(weight_decay=config.weight_decay, decoupled_weight_decay=True)
-        generator.set_state(saved.rng["generator"])
-        torch.set_rng_state(saved.rng["torch"])
-        state.history = [h for h in state.history if not h.get("partial")]
-        print(f"Resuming from {saved.folder} (epoch {state.epoch}, step {state.step}).")
+        trainee = resume_run(config, device, position)
     else:
-        model, augmentation, optimizer = start_model(config, train, map_points)
-        state = checkpoints.TrainState()
-    if not config.ema_decay:
-        ema = None
-    elif ema is None:
-        ema = copy.deepcopy(model)
-    atomic_write_json(run_dir / SAVED_OPTIONS, config.to_dict())
+        map_points = min(config.latent_map_points, DRY_RUN_TSNE if config.dry_run else len(test))
+        trainee = start_run(config, train, map_points)
+    atomic_write_json(config.run_dir / SAVED_OPTIONS, config.to_dict())
+    purge = trainee.state.epoch + 1 if config.resume else None
+    writer = SummaryWriter(str(config.run_dir / "runs"), purge_step=purge)
+    try:
+        return _train(config, trainee, train, test, writer, position)
+    finally:
+        writer.close()
 
-    def served() -> VAE:
-        """The model to evaluate and publish: the weight average (with the training
-        weights' buffers) when there is one."""
-        if ema is None:
-            return model
-        sync_buffers(ema, model)
-        return ema
 
-    step_fn = torch.compile(model) if config.compile else model
+def _train(config, trainee: Trainee, train, test, writer, position) -> TrainResult:
+    """Epochs until the end or a limit, a checkpoint after each; then the finished model,
+    or (stopped by Ctrl-C or SIGTERM) a last checkpoint to resume from."""
+    state = trainee.state
+    result = TrainResult(config.run_dir, None, state)
+    step_fn = torch.compile(trainee.model) if config.compile else trainee.model
     max_steps = DRY_RUN_STEPS if config.dry_run else config.max_steps
-    writer = SummaryWriter(
-        str(run_dir / "runs"), purge_step=state.epoch + 1 if config.resume else None
-    )
     fixed = data.to_float(test.images[: IMAGE_GRID_PER_ROW * IMAGE_GRID_ROWS])
-    result = TrainResult(run_dir, None, state)
     last_elbo = None  # the served model's test ELBO, once an epoch has measured it
     with StopFlag() as stop:
         max_seconds = 60 * config.max_minutes if config.max_minutes else None
         limits = Limits(max_steps, max_seconds, stop)
-        try:
-            while state.epoch < config.epochs and not limits.reached(state.step, state.elapsed):
-                finished = train_one_epoch(
-                    model, step_fn, optimizer, train, config, state, generator, limits, ema,
-                    augmentation,
-                )  # fmt: skip
-                if not finished and stop.requested:
-                    break
-                last_elbo = _end_epoch(served(), config, state, test, writer, fixed, finished)
-                keep = finished and state.epoch % config.checkpoint_every == 0
-                checkpoints.save_checkpoint(
-                    run_dir, model, optimizer, state, _rng(generator), keep, ema, augmentation,
-                    position,
-                )  # fmt: skip
-                if not finished:
-                    break
-            if stop.requested:
-                folder = checkpoints.save_checkpoint(
-                    run_dir, model, optimizer, state, _rng(generator), False, ema, augmentation,
-                    position,
-                )  # fmt: skip
-                result.interrupted = True
-                result.signal = stop.signal
-                print(f"Stopped. Saved {folder}; continue with --resume.")
-                return result
-            result.final_dir = _finish(served(), config, train, test, state, writer, last_elbo)
-            result.test = state.history[-1]["test"] if state.history else {}
-        finally:
-            writer.close()
+        while state.epoch < config.epochs and not limits.reached(state.step, state.elapsed):
+            finished = train_one_epoch(trainee, step_fn, train, config, limits)
+            if not finished and stop.requested:
+                break
+            last_elbo = _end_epoch(trainee.served(), config, state, test, writer, fixed, finished)
+            keep = finished and state.epoch % config.checkpoint_every == 0
+            trainee.save(config.run_dir, keep, position)
+            if not finished:
+                break
+        if stop.requested:
+            folder = trainee.save(config.run_dir, False, position)
+            result.interrupted = True
+            result.signal = stop.signal
+            print(f"Stopped. Saved {folder}; continue with --resume.")
+            return result
+    result.final_dir = _finish(trainee.served(), config, train, test, state, writer, last_elbo)
+    result.test = state.history[-1]["test"] if state.history else {}
     return result
 
 
@@ -274,7 +210,3 @@ def _training_summary(
         "history": state.history,
         "torch": torch.__version__,
     }
-
-
-def _rng(generator: torch.Generator) -> dict[str, torch.Tensor]:
-    return {"generator": generator.get_state(), "torch": torch.get_rng_state()}

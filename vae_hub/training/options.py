@@ -122,7 +122,7 @@ class TrainConfig(ModelConfig):
             super().__post_init__()  # the model's options, checked where they are declared
             for f in dataclasses.fields(self):
                 if f.name not in MODEL_FIELDS:
-                    check_value(f, getattr(self, f.name), self.label(f.name))
+                    check_value(f, getattr(self, f.name), f.name)
         except ValueError as e:
             raise ConfigError(str(e)) from None
         if self.augment_shift and self.arch != "conv":

@@ -1,20 +1,76 @@
-"""A run's starting point, fresh or resumed: the model (or the --init-from weights), its
-shift biases and its optimiser, and the checks that a saved model or checkpoint was trained
-with the options given now."""
+"""A run's starting point, fresh or resumed: the `Trainee` (the model or the --init-from
+weights, its weight average, shift biases, optimiser, position and generator), and the
+checks that a saved model or checkpoint was trained with the options given now."""
 
 from __future__ import annotations
 
+import copy
+import sys
 from typing import Any
 
 import torch
 
 from .. import data
-from ..errors import ConfigError
+from ..errors import ConfigError, InvalidModelError
 from ..model import VAE
 from ..model_config import MODEL_FIELDS
 from ..priors import NUM_CLASSES
+from . import checkpoints
 from .augmentation import ShiftAugmentation, shift_of
-from .options import RESUME_FIXED, TrainConfig
+from .options import RESUME_FIXED, TrainConfig, saved_run_options
+from .trainee import Trainee
+
+
+def start_run(config: TrainConfig, train: data.MnistSplit, map_points: int) -> Trainee:
+    """A new run's trainee, on the device of `train`."""
+    model, augmentation, optimizer = start_model(config, train, map_points)
+    generator = torch.Generator(device=train.images.device).manual_seed(config.seed)
+    ema = copy.deepcopy(model) if config.ema_decay else None
+    return Trainee(model, optimizer, checkpoints.TrainState(), generator, augmentation, ema)
+
+
+def resume_run(config: TrainConfig, device: torch.device, position: dict[str, Any]) -> Trainee:
+    """The trainee of the run's newest checkpoint, once it is known to be the same model,
+    data and position-defining options as now (else ConfigError)."""
+    saved = checkpoints.load_checkpoint(config.run_dir, device)
+    where = f"--resume: {config.run_dir}"
+    check_model_options(
+        config, saved.model, where, "pass the same options or use another --exp-name"
+    )
+    if not saved.verified:
+        print(
+            f"warning: {saved.folder} has no checksums (written by an earlier version of "
+            "vae-hub), so it is resumed without checking it for damage",
+            file=sys.stderr,
+        )
+    recorded = saved.position
+    if recorded is None:  # an earlier version's checkpoint: the run's options file
+        recorded = saved_run_options(config.to_dict())
+    check_resume_position(config, recorded, position)
+    model, ema = saved.model, None
+    if saved.raw_weights is not None:  # the folder holds the average; resume the weights
+        ema, model = model, copy.deepcopy(model)
+        model.load_state_dict(saved.raw_weights)
+    if config.ema_decay and ema is None:
+        ema = copy.deepcopy(model)
+    augmentation = run_augmentation(model, config, saved.augmentation, device)
+    optimizer = make_optimizer(model, config, augmentation)
+    try:
+        optimizer.load_state_dict(saved.optimizer_state)
+    except (KeyError, ValueError, RuntimeError) as e:  # possible only without checksums
+        state_file = saved.folder / checkpoints.STATE_FILE
+        raise InvalidModelError(f"{state_file} is damaged: its optimizer state ({e})") from e
+    for group in optimizer.param_groups:  # the saved groups carry the old options
+        group.update(weight_decay=config.weight_decay, decoupled_weight_decay=True)
+    generator = torch.Generator(device=device)
+    generator.set_state(saved.rng["generator"])
+    torch.set_rng_state(saved.rng["torch"])
+    state = saved.state
+    state.history = [h for h in state.history if not h.get("partial")]
+    print(f"Resuming from {saved.folder} (epoch {state.epoch}, step {state.step}).")
+    return Trainee(
+        model, optimizer, state, generator, augmentation, ema if config.ema_decay else None
+    )
 
 
 def make_optimizer(

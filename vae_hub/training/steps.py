@@ -18,6 +18,7 @@ from .augmentation import ShiftAugmentation
 from .averaging import update_ema
 from .control import Limits
 from .options import TrainConfig
+from .trainee import Trainee
 
 LOG_EVERY = 50  # steps between reads of the running loss (each read is a host sync)
 
@@ -59,39 +60,58 @@ def train_step(
 
 
 def train_one_epoch(
-    model: VAE,
+    trainee: Trainee,
     step_fn: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
     train: data.MnistSplit,
     config: TrainConfig,
-    state: checkpoints.TrainState,
-    generator: torch.Generator,
     limits: Limits,
-    ema: VAE | None = None,
-    augmentation: ShiftAugmentation | None = None,
 ) -> bool:
-    """Run (the rest of) epoch `state.epoch`, updating `state` (and the weight average
-    `ema`) in place. Returns True when the epoch finished, False when a limit stopped it
-    part-way (state.batch says where). With `augmentation`, a share of each batch is
-    shifted and the networks are told the shifts.
+    """Run (the rest of) epoch `trainee.state.epoch`, updating the trainee in place. Returns
+    True when the epoch finished, False when a limit stopped it part-way (state.batch says
+    where). `step_fn` is the model or its compiled form.
 
     A step never waits for the device: the loss sums stay there and are read every
     LOG_EVERY steps (for the progress bar and the divergence check) and once at the end.
     A NaN or infinite loss, or NaN or infinite weights, ends the epoch at that read with a
     DivergenceError naming the first step whose loss was not finite; so the caller never
     saves what a diverged run holds."""
-    model.train()
+    state = trainee.state
+    trainee.model.train()
     device = train.images.device
     per_epoch = data.num_batches(len(train), config.batch_size)
     order = data.epoch_permutation(len(train), config.seed, state.epoch, device)
-    partial = state.partial or {"reconstruction": 0.0, "kl": 0.0, "images": 0.0}
-    sums = torch.tensor(  # reconstruction, KL (nats, summed over images)
-        [partial["reconstruction"], partial["kl"]], dtype=torch.float64, device=device
-    )
-    images = int(partial["images"])
-    finite_steps = torch.zeros((), dtype=torch.int64, device=device)  # steps before a NaN/inf
-    first_step = state.step
-    bar = tqdm(
+    sums = EpochSums(state, device)
+    bar = _epoch_bar(config, state, per_epoch)
+    started = time.monotonic()
+    finished = True
+    try:
+        for idx in data.batch_indices(order, config.batch_size, start=state.batch):
+            x = data.as_batch(train.images[idx], config.binarized, trainee.generator)
+            reconstruction, kl = train_step(
+                trainee.model, step_fn, trainee.optimizer, x, train.labels[idx], config,
+                state.step, per_epoch, trainee.generator, ema=trainee.ema,
+                augmentation=trainee.augmentation,
+            )  # fmt: skip
+            state.step += 1
+            state.batch += 1
+            sums.add(reconstruction, kl, x.shape[0])
+            bar.update(1)
+            if state.batch % LOG_EVERY == 0 and state.batch < per_epoch:
+                bar.set_postfix(sums.read(trainee))
+            trained = state.elapsed + time.monotonic() - started
+            if state.batch < per_epoch and limits.reached(state.step, trained):
+                finished = False
+                break
+        sums.read(trainee)
+    finally:
+        bar.close()
+        state.elapsed += time.monotonic() - started
+    state.partial = sums.partial()
+    return finished
+
+
+def _epoch_bar(config: TrainConfig, state: checkpoints.TrainState, per_epoch: int) -> tqdm:
+    return tqdm(
         total=per_epoch,
         initial=state.batch,
         desc=f"epoch {state.epoch + 1}/{config.epochs}",
@@ -100,39 +120,46 @@ def train_one_epoch(
         dynamic_ncols=True,
         leave=False,
     )
-    started = time.monotonic()
-    finished = True
-    try:
-        for idx in data.batch_indices(order, config.batch_size, start=state.batch):
-            x = data.as_batch(train.images[idx], config.binarized, generator)  # (B, 1, 28, 28)
-            reconstruction, kl = train_step(
-                model, step_fn, optimizer, x, train.labels[idx], config, state.step, per_epoch,
-                generator, ema=ema, augmentation=augmentation,
-            )  # fmt: skip
-            state.step += 1
-            state.batch += 1
-            n = x.shape[0]
-            sums += torch.stack([reconstruction, kl]).double() * n
-            finite_steps += torch.isfinite(sums).all()  # stays put once a sum is NaN or inf
-            images += n
-            bar.update(1)
-            if state.batch % LOG_EVERY == 0 and state.batch < per_epoch:
-                recon_sum, kl_sum = checked_sums(sums, finite_steps, first_step, model, ema,
-                                                 optimizer, state.step)  # fmt: skip
-                bar.set_postfix(loss=f"{(recon_sum + kl_sum) / images:.2f}",
-                                kl=f"{kl_sum / images:.2f}")  # fmt: skip
-            trained = state.elapsed + time.monotonic() - started
-            if state.batch < per_epoch and limits.reached(state.step, trained):
-                finished = False
-                break
-        recon_sum, kl_sum = checked_sums(
-            sums, finite_steps, first_step, model, ema, optimizer, state.step
-        )
-    finally:
-        bar.close()
-        state.elapsed += time.monotonic() - started
-    state.partial = {"reconstruction": recon_sum, "kl": kl_sum, "images": float(images)}
-    return finished
+
+
+class EpochSums:
+    """An epoch's running loss sums (reconstruction and KL, nats summed over images), kept
+    on the device and read to the host only when asked, together with whether everything
+    trained is still finite. It starts from a partial epoch's sums when resuming."""
+
+    def __init__(self, state: checkpoints.TrainState, device: torch.device):
+        partial = state.partial or {"reconstruction": 0.0, "kl": 0.0, "images": 0.0}
+        self.sums = torch.tensor(
+            [partial["reconstruction"], partial["kl"]], dtype=torch.float64, device=device
+        )  # (2,)
+        self.images = int(partial["images"])
+        self.finite_steps = torch.zeros((), dtype=torch.int64, device=device)  # before a NaN
+        self.first_step = state.step
+        self.step = state.step
+        self.values = (partial["reconstruction"], partial["kl"])
+
+    def add(self, reconstruction: torch.Tensor, kl: torch.Tensor, n: int) -> None:
+        """One step's batch means, for `n` images (no host sync)."""
+        self.sums += torch.stack([reconstruction, kl]).double() * n
+        self.finite_steps += torch.isfinite(self.sums).all()  # stays put once one is not
+        self.images += n
+        self.step += 1
+
+    def read(self, trainee: Trainee) -> dict[str, str]:
+        """Read the sums (one host sync) and check the loss and what is trained are finite
+        (`checked_sums`); the progress bar's loss and KL per image."""
+        self.values = checked_sums(
+            self.sums, self.finite_steps, self.first_step, trainee.model, trainee.ema,
+            trainee.optimizer, self.step,
+        )  # fmt: skip
+        recon_sum, kl_sum = self.values
+        return {"loss": f"{(recon_sum + kl_sum) / self.images:.2f}",
+                "kl": f"{kl_sum / self.images:.2f}"}  # fmt: skip
+
+    def partial(self) -> dict[str, float]:
+        """The sums as the last read saw them, for the state of a partial epoch."""
+        recon_sum, kl_sum = self.values
+        return {"reconstruction": recon_sum, "kl": kl_sum, "images": float(self.images)}
 
 
 def checked_sums(
