@@ -35,3 +35,8 @@ class WriteError(RuntimeError):
     The message names the path and the cause, the last good checkpoint and how to go on;
     what was saved before is intact (every write is atomic).
     """
+
+
+class PortError(ValueError):
+    """The demo cannot listen on the address and port it was given (in use, not allowed);
+    the message names them."""

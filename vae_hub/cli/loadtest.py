@@ -32,6 +32,7 @@ from ..demo.page import build_demo, launch_kwargs, queued
 from ..model import VAE
 from ..pretrained import DEFAULT_MODEL_HELP, default_model
 from .common import bounded
+from .hostile import PATTERNS, hostile_table
 
 # endpoint -> arguments of request i (i = 0 for every request when they are identical)
 ENDPOINTS: dict[str, Callable[[int], tuple]] = {
@@ -44,6 +45,7 @@ ENDPOINTS: dict[str, Callable[[int], tuple]] = {
     "/noop_picture": lambda i: (),
 }
 DEFAULT_ENDPOINTS = ["/sample", "/digit", "/interpolate", "/latent_map", "/explore"]
+PACKAGE_APP = Path(__file__).resolve().parents[1] / "templates" / "app.py"
 
 
 def takes_arguments(endpoint: str) -> bool:
@@ -186,11 +188,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--repeats", type=bounded(int, low=1), default=3, help="with --startup: runs of each"
     )
+    parser.add_argument(
+        "--hostile",
+        nargs="+",
+        choices=list(PATTERNS),
+        default=None,
+        help="instead: hostile visitors against `python APP_PY` in a subprocess (--app), "
+        "with the server's memory before and after each pattern",
+    )
+    parser.add_argument(
+        "--app",
+        type=Path,
+        metavar="APP_PY",
+        default=PACKAGE_APP,
+        help="with --hostile: the demo to run (default: the package's app.py)",
+    )
 
 
 def execute(args: argparse.Namespace) -> int:
     if args.startup:
         print(startup_table(args.startup, args.model, args.repeats))
+        return 0
+    if args.hostile:
+        print(hostile_table(args.app, args.model, args.hostile, free_port()))
         return 0
     demo = None
     url = args.url
@@ -199,7 +219,7 @@ def execute(args: argparse.Namespace) -> int:
         source = args.model or default_model()
         demo = queued(build_demo(VAE.from_pretrained(source), source, loadtest=True))
         demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
-                    quiet=True, **launch_kwargs())  # fmt: skip
+                    quiet=True, **launch_kwargs(demo))  # fmt: skip
         url = demo.local_url
     modes = {"identical": [True], "distinct": [False], "both": [True, False]}[args.arguments]
     rows = []
