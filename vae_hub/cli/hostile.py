@@ -37,6 +37,7 @@ BIG_BODY_MB = 20
 VISITOR = "203.0.113.7"  # documentation addresses (RFC 5737): no one's real address
 MONOPOLIST = "198.51.100.66"
 SETTLE_S = 3.0  # before reading the memory "after": the server finishes what it started
+QUIET_S = 10.0  # after the monopolist stops, before its events are read
 
 
 @dataclass
@@ -49,6 +50,11 @@ class Row:
     rss_before_mb: float
     rss_after_mb: float
     notes: list[str] = field(default_factory=list)
+
+
+def visitor_address(index: int) -> str:
+    """The address the load test's client `index` plays (a private network: no one's)."""
+    return f"10.0.{index // 250}.{index % 250 + 1}"
 
 
 def rss_mb(pid: int) -> float:
@@ -148,7 +154,7 @@ def sessions(url: str, pid: int, count: int = 10_000, clients: int = 8) -> Row:
     lock = threading.Lock()
 
     def one_client(index: int) -> None:
-        headers = {"X-Forwarded-For": f"10.{index}.0.1"}
+        headers = {"X-Forwarded-For": visitor_address(index)}
         with httpx.Client(timeout=120, headers=headers) as http:
             for _ in range(index, count, clients):
                 try:
@@ -171,8 +177,11 @@ def interpolate_arguments(i: int) -> list:
 
 def monopolise(url: str, pid: int, visits: int = 40) -> Row:
     """One client sends /interpolate (distinct arguments) without reading its results for
-    as long as an ordinary visitor makes `visits` calls of /interpolate, one at a time."""
+    as long as an ordinary visitor makes `visits` calls of /interpolate, one at a time;
+    the visitor's latency alone, before, for comparison."""
     before = settled_rss(pid)
+    visitor = Client(url, verbose=False, headers={"X-Forwarded-For": VISITOR})
+    alone = visit(visitor, range(visits // 4))
     stop = threading.Event()
     sent: list[str] = []
     refused: dict[str, int] = {}
@@ -193,33 +202,49 @@ def monopolise(url: str, pid: int, visits: int = 40) -> Row:
     thread = threading.Thread(target=monopolist)
     thread.start()
     time.sleep(2)  # the queue fills up before the visitor arrives
-    visitor = Client(url, verbose=False, headers={"X-Forwarded-For": VISITOR})
-    answered, latencies, first_error = 0, [], None
-    for i in range(visits):
-        started = time.perf_counter()
-        try:
-            visitor.predict(*interpolate_arguments(1000 + 7 * i), api_name="/interpolate")
-            answered += 1
-        except Exception as e:  # counted, not raised: a benchmark reports failures
-            first_error = first_error or f"{type(e).__name__}: {e}"
-        latencies.append(time.perf_counter() - started)
+    beside = visit(visitor, range(visits // 4, visits // 4 + visits))
     stop.set()
     thread.join()
     cpu = cpu_seconds(pid) - cpu_before
+    time.sleep(QUIET_S)  # what the server does with the events left in its queue
     ran = collect(url, sent)
+    answered = len(beside.latencies) - len(beside.errors)
     notes = [
         f"monopolist: {len(sent)} queued, {sum(refused.values())} refused "
         f"({', '.join(f'HTTP {k}' for k in sorted(refused)) or 'none'}); of the queued, "
         f"{ran.get('complete', 0)} were computed, {ran.get('error', 0)} dropped unread, "
         f"{ran.get('', 0)} unaccounted",
-        f"visitor p50 {1000 * sorted(latencies)[len(latencies) // 2]:.0f} ms, "
+        f"visitor p50 {beside.p50_ms:.0f} ms (alone: {alone.p50_ms:.0f} ms), "
         f"server CPU {cpu:.1f} s",
     ]
-    if first_error:
-        notes.append(f"visitor's first error: {first_error[:200]}")
+    if beside.errors:
+        notes.append(f"visitor's first error: {beside.errors[0][:200]}")
     return Row("monopolise", f"1 client never reading /interpolate; visitor {visits} calls",
                f"visitor answered {answered}/{visits} ({100 * answered / visits:.0f}%)",
                before, settled_rss(pid), notes)  # fmt: skip
+
+
+@dataclass
+class Visits:
+    latencies: list[float]
+    errors: list[str]
+
+    @property
+    def p50_ms(self) -> float:
+        return 1000 * sorted(self.latencies)[len(self.latencies) // 2]
+
+
+def visit(visitor: Client, calls: range) -> Visits:
+    """An ordinary visitor's /interpolate calls, one at a time."""
+    result = Visits([], [])
+    for i in calls:
+        started = time.perf_counter()
+        try:
+            visitor.predict(*interpolate_arguments(1000 + 7 * i), api_name="/interpolate")
+        except Exception as e:  # counted, not raised: a benchmark reports failures
+            result.errors.append(f"{type(e).__name__}: {e}")
+        result.latencies.append(time.perf_counter() - started)
+    return result
 
 
 def collect(url: str, event_ids: list[str], timeout: float = 5) -> dict[str, int]:

@@ -7,8 +7,12 @@ Gradio's shared cache files), and with distinct arguments (a new seed, digit or 
 request). Two baselines are measured the same way: /noop, which does nothing, and
 /noop_picture, which returns an existing picture through an image output (Gradio's queue,
 HTTP and one picture download): the difference to a picture endpoint is the cost of our
-code. Prints p50 / p99 latency, errors and throughput per endpoint. A benchmark, not a
-test: timings are reported, never asserted.
+code. Prints p50 / p99 latency, errors and throughput per endpoint. Each client plays a
+visitor of its own address (X-Forwarded-For, which the server believes from the machine
+itself), as visitors on the internet are, so the queue's per-address share applies to each
+alone. A benchmark, not a test: timings are reported, never asserted.
+
+`--hostile` runs hostile visitors instead (`hostile.py`).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from ..demo.page import build_demo, launch_kwargs, queued
 from ..model import VAE
 from ..pretrained import DEFAULT_MODEL_HELP, default_model
 from .common import bounded
-from .hostile import PATTERNS, hostile_table
+from .hostile import PATTERNS, hostile_table, visitor_address
 
 # endpoint -> arguments of request i (i = 0 for every request when they are identical)
 ENDPOINTS: dict[str, Callable[[int], tuple]] = {
@@ -74,7 +78,8 @@ def hammer(url: str, endpoint: str, clients: int, requests: int, identical: bool
     arguments = ENDPOINTS[endpoint]
 
     def one_client(index: int) -> tuple[list[float], list[str]]:
-        client = Client(url, verbose=False, download_files=False)
+        address = {"X-Forwarded-For": visitor_address(index)}
+        client = Client(url, verbose=False, download_files=False, headers=address)
         latencies, errors = [], []
         with httpx.Client(timeout=60) as browser:
             # Untimed warm-up: opens this client's connections (queue and download) on a

@@ -10,12 +10,13 @@ visitors behind one router, or behind a proxy that does not say who they are: se
 `client_address`).
 
 A visitor reads results over a stream: the browser and gradio_client on
-`/queue/data?session_hash=...`, the two-step HTTP API on `/call/NAME/EVENT_ID`. The
-`ResultStreams` middleware counts the streams open per session and per event; an event
-that has waited UNREAD_GRACE_S with no stream open for it is dropped before it runs (its
-client is gone, or never meant to read), and a late reader gets an error that says so.
-Gradio itself drops the events of a stream that closes; this covers the client that never
-opened one.
+`/queue/data?session_hash=...` (opened right after joining the queue, unless one is open),
+the two-step HTTP API on `/call/NAME/EVENT_ID`. The `ResultStreams` middleware counts the
+streams open per session and per event. An event runs only once a stream is open for it:
+one that has waited UNREAD_GRACE_S with none is dropped without running (its client is
+gone, or never meant to read), and a late reader gets an error that says so. Gradio itself
+drops the events of a stream that closes; this covers the client that never opens one, so
+a client that sends requests and never reads costs queue places, never computation.
 
 Gradio has no hook for either (checked against gradio 6.31): `VisitorShares` wraps two
 methods of the app's `Queue` instance, `push` (admission) and `get_events` (which picks
@@ -28,6 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs
 
 import gradio as gr
 from fastapi import HTTPException
@@ -108,9 +110,21 @@ class VisitorShares:
         return await self._push(body, request, username)
 
     def get_events(self):
-        """Gradio's `Queue.get_events`, once the events no one reads are gone."""
+        """Gradio's `Queue.get_events`, choosing among the events someone reads: the
+        others are out of the lists it looks at while it chooses, then back in place."""
         self.drop_unread()
-        return self._get_events()
+        waiting = {eq: eq.queue for eq in self.queue.event_queue_per_concurrency_id.values()}
+        for event_queue, events in waiting.items():
+            event_queue.queue = [e for e in events if self.read(e)]
+        picked = None
+        try:
+            picked = self._get_events()
+        finally:
+            chosen = set(picked[0]) if picked else set()
+            for event_queue, events in waiting.items():
+                events[:] = [e for e in events if e not in chosen]
+                event_queue.queue = events
+        return picked
 
     def read(self, event: Event) -> bool:
         """Whether a stream is open for `event`'s results."""
@@ -164,11 +178,8 @@ def stream_key(scope: Scope) -> str | None:
         return None
     path = scope["path"]
     if path.endswith(STREAM_PATHS):
-        for pair in scope.get("query_string", b"").decode("latin1").split("&"):
-            name, _, value = pair.partition("=")
-            if name == "session_hash" and value:
-                return value
-        return None
+        query = parse_qs(scope.get("query_string", b"").decode("latin1"))
+        return query.get("session_hash", [None])[0]
     _, found, rest = path.partition(CALL_PREFIX)
     parts = rest.strip("/").split("/")
     if found and len(parts) >= 2 and parts[-1]:  # NAME/EVENT_ID or v2/NAME/EVENT_ID
