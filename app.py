@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 from vae_hub import VAE
-from vae_hub.demo.page import build_demo, launch_kwargs, queued
-from vae_hub.errors import InvalidModelError
+from vae_hub.demo.page import build_demo, serve
+from vae_hub.errors import InvalidModelError, PortError
 from vae_hub.pretrained import default_model
 
 DEFAULT_MODEL: str | None = None  # `vae-hub space` writes the Space's model here
@@ -59,7 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidModelError as e:
         print(f"error: cannot load the model: {e}", file=sys.stderr)
         return 2
-    queued(page).launch(server_name=args.host, server_port=args.port, **launch_kwargs())
+    try:
+        serve(page, args.host, args.port)
+    except PortError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -96,7 +96,7 @@ def server(trained_model_dir):
         server_port=free_port(),
         prevent_thread_lock=True,
         quiet=True,
-        **launch_kwargs(),
+        **launch_kwargs(demo),
     )
     yield demo.local_url
     demo.close()

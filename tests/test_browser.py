@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from .conftest import ROOT
 
@@ -136,8 +137,21 @@ def test_sample_tab_is_live(page):
     assert natural_size(image) == ((5 * 30 + 2) * 2,) * 2
     move_slider(page, "Temperature (scale of the latent noise)", 0.5)
     wait_for_new(page, image, new)
+    download_on_demand(page, "sample-5x5-seed0-T0.5.png", (5 * 30 + 2) * 4)
     page.get_by_role("button", name="Random seed").click()
     page.wait_for_function("() => !document.body.innerText.includes('Seed used: 0 ')")
+
+
+def download_on_demand(page, name: str, side: int) -> None:
+    """The large PNG is drawn when asked for, then offered under a name that says what
+    it shows."""
+    page.get_by_role("button", name="Make a PNG (4x) of these digits").first.click()
+    offered = page.get_by_role("button", name=f"Download {name}")
+    offered.wait_for()
+    with page.expect_download() as download:
+        offered.click()
+    assert download.value.suggested_filename == name
+    assert Image.open(download.value.path()).size == (side, side)
 
 
 def test_digit_tab_follows_the_radio(page):

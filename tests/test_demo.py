@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from vae_hub import VAE
 from vae_hub.demo.figures import DIGIT_SCALE, DOWNLOAD_SCALE, SHOW_SCALE
 from vae_hub.demo.inputs import example_digit, sketch_to_image
 from vae_hub.demo.params import EXPLORE_DIRECTIONS, MAX_GRID, random_seed
-from vae_hub.demo.store import PictureStore
+from vae_hub.demo.store import PictureStore, StoreLimits
 from vae_hub.demo.tabs import Tabs
 from vae_hub.generation import decode_images
 from vae_hub.plots import grid_picture
@@ -177,19 +178,64 @@ def test_the_store_writes_a_picture_once_and_never_rewrites_it(tmp_path):
     assert store.png(Image.new("L", (30, 30), 127)) != path
 
 
-def test_the_store_sweeps_old_pictures_but_keeps_the_first_ones(tmp_path, monkeypatch):
-    from vae_hub.demo import store as store_module
+def _grey(level: int, side: int = 40) -> Image.Image:
+    """A picture of its own (distinct content, distinct file), about 100 bytes as PNG."""
+    return Image.new("L", (side, side), level)
 
-    store = PictureStore(tmp_path)
+
+def test_the_store_deletes_the_least_recently_used_beyond_its_file_cap(tmp_path):
+    store = PictureStore(tmp_path, StoreLimits(max_files=3, floor_s=0))
     with store.keeping():
-        kept = store.png(Image.new("L", (8, 8), 1))
-    old = store.png(Image.new("L", (8, 8), 2))
-    ancient = 0
-    os.utime(old, (ancient, ancient))
-    os.utime(kept, (ancient, ancient))
-    monkeypatch.setattr(store_module, "SWEEP_EVERY_S", 0)
-    store.png(Image.new("L", (8, 8), 3))
-    assert not Path(old).exists() and Path(kept).exists()
+        kept = store.png(_grey(0))
+    paths = [store.png(_grey(level)) for level in (1, 2, 3)]
+    store.png(_grey(1))  # used again: now the most recent
+    newest = store.png(_grey(4))
+    assert not Path(paths[1]).exists()  # the least recently used went first
+    assert all(Path(p).exists() for p in (paths[0], paths[2], newest, kept))
+    assert store.files == 3 == len([p for p in tmp_path.iterdir() if p.is_file()])
+
+
+def test_the_store_keeps_its_bytes_under_the_cap_and_never_deletes_kept_pictures(tmp_path):
+    noise = np.random.default_rng(0).integers(0, 256, (8, 64, 64), dtype=np.uint8)
+    size = len(Path(PictureStore(tmp_path / "probe").png(Image.fromarray(noise[0]))).read_bytes())
+    store = PictureStore(tmp_path / "s", StoreLimits(max_bytes=3 * size + size // 2, floor_s=0))
+    with store.keeping():
+        kept = [store.png(Image.fromarray(n)) for n in noise[:4]]  # over the cap alone
+    for n in noise[4:]:
+        store.png(Image.fromarray(n), name="download.png")  # a named file, in its own folder
+    on_disk = [p for p in (tmp_path / "s").rglob("*.png") if "keep" not in p.parts]
+    assert store.files == len(on_disk) == 3 and store.bytes <= 3 * size + size // 2
+    assert all(Path(k).exists() for k in kept)
+    folders = [p for p in (tmp_path / "s").iterdir() if p.is_dir() and p.name != "keep"]
+    assert len(folders) == 3  # a deleted download's folder went with it
+
+
+def test_the_store_never_deletes_a_recent_picture_but_always_an_expired_one(tmp_path):
+    store = PictureStore(tmp_path, StoreLimits(max_files=1, floor_s=60, lifetime_s=600))
+    first = store.png(_grey(1))
+    second = store.png(_grey(2))
+    assert Path(first).exists() and Path(second).exists()  # over the cap, but both recent
+    an_hour_ago = time.time() - 3600
+    os.utime(first, (an_hour_ago, an_hour_ago))
+    reopened = PictureStore(tmp_path, StoreLimits(max_files=100, floor_s=60, lifetime_s=600))
+    assert reopened.files == 2  # a store opened on a folder in use knows its pictures
+    reopened.png(_grey(3))
+    assert not Path(first).exists() and Path(second).exists()  # expired, under the cap
+
+
+def test_a_download_is_named_for_what_it_shows(tabs):
+    path = Path(tabs.sample_download(3, 42, 0.8))
+    assert path.name == "sample-3x3-seed42-T0.8.png"
+    assert tabs.sample_download(3, 42, 0.8) == str(path)  # written once
+    digit = Path(tabs.digit_download("7", 99, -1, 0.5))
+    assert digit.name == "digit7-16x16-seed0-T0.5.png"  # the values used, once clamped
+
+
+def test_the_store_folder_says_nothing_about_the_server(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    folder = PictureStore().folder
+    assert folder.parent == tmp_path and str(os.getpid()) not in folder.name
+    assert len(folder.name) >= 32 and folder != PictureStore().folder
 
 
 # --- the live server --------------------------------------------------------------------------
@@ -358,6 +404,167 @@ def test_identical_requests_in_a_burst_never_break_a_picture(server, endpoint):
 
     result = hammer(server, endpoint, clients=16, requests=8, identical=True)
     assert result["errors"] == 0, result["first_error"]
+
+
+# --- a hostile visitor -------------------------------------------------------------------------
+
+
+def _chunks(size: int):
+    """A JSON body of `size` bytes, sent chunked (no Content-Length)."""
+    yield b'{"data": [8, "'
+    for _ in range(size // 2**16):
+        yield b"7" * 2**16
+    yield b'", 1.0]}'
+
+
+def test_a_too_large_body_is_refused_before_it_is_read(server, client):
+    import httpx
+
+    from vae_hub.demo.bodies import MAX_BODY
+
+    junk = "7" * (2 * MAX_BODY)  # where a number belongs
+    with httpx.Client(timeout=60) as http:
+        declared = http.post(f"{server}gradio_api/call/sample", json={"data": [8, junk, 1.0]})
+        assert declared.status_code == 413
+        assert f"at most {MAX_BODY} bytes" in declared.json()["detail"]
+        chunked = http.post(
+            f"{server}gradio_api/call/sample",
+            content=_chunks(2 * MAX_BODY),
+            headers={"content-type": "application/json"},
+        )
+        assert chunked.status_code == 413
+        joined = http.post(f"{server}gradio_api/queue/join", json={"data": [junk], "fn_index": 0})
+        assert joined.status_code == 413
+    assert client.predict(api_name="/noop") == "ok"  # still serving
+
+
+def _crafted(server: str, fn_index: int, trigger: int, event_data) -> dict:
+    """Join the queue as the page would for event `fn_index`, with `event_data` of our
+    choosing; the message that ends it."""
+    import json
+
+    import httpx
+
+    session = f"crafted-{fn_index}-{abs(hash(str(event_data)))}"
+    with httpx.Client(timeout=60) as http:
+        body = {"data": [], "event_data": event_data, "fn_index": fn_index,
+                "trigger_id": trigger, "session_hash": session}  # fmt: skip
+        http.post(f"{server}gradio_api/queue/join", json=body).raise_for_status()
+        params = {"session_hash": session}
+        with http.stream("GET", f"{server}gradio_api/queue/data", params=params) as stream:
+            for line in stream.iter_lines():
+                message = json.loads(line[5:]) if line.startswith("data:") else {}
+                if message.get("msg") == "process_completed":
+                    return message
+    raise AssertionError("no result")
+
+
+def test_a_crafted_click_on_the_map_is_a_clean_error_without_a_traceback(server, capfd):
+    import httpx
+
+    config = httpx.get(f"{server}config", timeout=60).json()
+    [click] = [d for d in config["dependencies"] if d.get("api_name") == "from_click"]
+    fn_index, trigger = click["id"], click["targets"][0][0]
+    capfd.readouterr()
+    for event_data in ({"index": [1, 2, 3, 4], "value": None}, {"value": 1}, "zz", None):
+        message = _crafted(server, fn_index, trigger, event_data)
+        assert message["success"] is False
+        assert message["output"]["error"] in (
+            "click position must be two numbers (x, y)",
+            "this request has the wrong number of values",
+        ), event_data
+    clicked = _crafted(server, fn_index, trigger, {"index": [10, 20], "value": None})
+    assert clicked["success"] is True
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_every_event_goes_through_the_guard(trained_model_dir, tmp_path):
+    from vae_hub.demo.page import build_demo
+
+    model = VAE.from_pretrained(trained_model_dir)
+    page = build_demo(model, "m", PictureStore(tmp_path), loadtest=True)
+    unguarded = [fn.name for fn in page.fns.values() if not getattr(fn.fn, "guarded", False)]
+    assert unguarded == []
+
+
+def test_large_downloads_are_drawn_only_when_asked_for(trained_model_dir, tmp_path):
+    """No event the controls trigger draws a download: only a click on its button."""
+    import gradio as gr
+
+    from vae_hub.demo.page import build_demo
+
+    page = build_demo(VAE.from_pretrained(trained_model_dir), "m", PictureStore(tmp_path))
+    makers = [fn for fn in page.fns.values()
+              if any(isinstance(o, gr.DownloadButton) for o in fn.outputs)]  # fmt: skip
+    assert len(makers) == 2
+    for fn in makers:
+        [(target, event)] = fn.targets
+        assert event == "click" and isinstance(page.blocks[target], gr.Button), fn.name
+        assert fn.trigger_after is None  # not chained after an update
+
+
+def test_a_response_names_no_server_folder(client):
+    """A picture's path (sent, and part of its URL) is a random folder in Gradio's
+    temporary folder, as Gradio's own cached files are: no process id, no app name."""
+    import re
+    import tempfile
+
+    from gradio_client import Client
+
+    raw = Client(client.src, verbose=False, download_files=False)
+    picture, _ = raw.predict(2, 3, 1.0, api_name="/sample")
+    gradio_temp = os.environ.get("GRADIO_TEMP_DIR") or str(Path(tempfile.gettempdir(), "gradio"))
+    for text in (picture["path"], picture["url"]):
+        assert str(os.getpid()) not in text and "vae-hub" not in text
+    path = Path(picture["path"])
+    assert str(path.parent.parent) == gradio_temp and re.fullmatch("[0-9a-f]{40}", path.parent.name)
+    assert re.fullmatch("[0-9a-f]{32}[.]png", path.name)  # the picture's content hash
+
+
+def test_a_sketchpad_piece_naming_a_huge_layer_is_refused(server, client):
+    import httpx
+
+    files = {"files": ("layer.png", _png(Image.new("L", (8, 8), 255)), "image/png")}
+    with httpx.Client(timeout=60) as http:
+        config = http.get(f"{server}config").json()
+        sketchpad = next(c["id"] for c in config["components"] if c["type"] == "imageeditor")
+        for index, status in (("50000000", 400), ("0", 200)):
+            data = {"id": "d1", "type": "layer", "index": index, "component_id": str(sketchpad),
+                    "fn_name": "accept_blobs", "session_hash": "s"}  # fmt: skip
+            reply = http.post(f"{server}gradio_api/component_server/", data=data, files=files)
+            assert reply.status_code == status, reply.text
+    assert client.predict(api_name="/noop") == "ok"
+
+
+def test_held_drawings_are_bounded(monkeypatch):
+    from gradio.components.image_editor import EditorDataBlobs
+
+    from vae_hub.demo import inputs
+
+    monkeypatch.setattr(inputs, "DRAWING_BYTES", 1000)
+    held = inputs.HeldDrawings()
+    for i in range(inputs.DRAWINGS_HELD + 5):
+        held[f"d{i}"] = EditorDataBlobs(background=b"x" * 10, layers=[], composite=None)
+    assert len(held) == inputs.DRAWINGS_HELD and "d0" not in held and f"d{i}" in held
+    held["big"] = EditorDataBlobs(background=b"x" * 600, layers=[b"y" * 300], composite=None)
+    assert list(held)[-1] == "big" and sum(map(inputs._piece_bytes, held.values())) <= 1000
+
+
+def test_app_py_on_a_port_in_use_is_one_line_and_exit_2():
+    import socket
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "app.py"), "--port", str(port)],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr == f"error: port {port} is in use on 127.0.0.1: choose another with --port\n"
 
 
 def test_app_py_with_a_broken_model_is_one_line_and_exit_2(tmp_path):

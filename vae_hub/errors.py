@@ -50,3 +50,8 @@ class DivergenceError(RuntimeError):
     """Training produced a NaN or infinite loss or weights (most often: a learning rate too
     high). The message names the step and the last good checkpoint; nothing non-finite is
     ever saved, so that checkpoint is intact."""
+
+
+class PortError(ValueError):
+    """The demo cannot listen on the address and port it was given (in use, not allowed);
+    the message names them."""

@@ -7,8 +7,12 @@ Gradio's shared cache files), and with distinct arguments (a new seed, digit or 
 request). Two baselines are measured the same way: /noop, which does nothing, and
 /noop_picture, which returns an existing picture through an image output (Gradio's queue,
 HTTP and one picture download): the difference to a picture endpoint is the cost of our
-code. Prints p50 / p99 latency, errors and throughput per endpoint. A benchmark, not a
-test: timings are reported, never asserted.
+code. Prints p50 / p99 latency, errors and throughput per endpoint. Each client plays a
+visitor of its own address (X-Forwarded-For, which the server believes from the machine
+itself), as visitors on the internet are, so the queue's per-address share applies to each
+alone. A benchmark, not a test: timings are reported, never asserted.
+
+`--hostile` runs hostile visitors instead (`hostile.py`).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from ..demo.page import build_demo, launch_kwargs, queued
 from ..model import VAE
 from ..pretrained import DEFAULT_MODEL_HELP, default_model
 from .common import bounded
+from .hostile import PATTERNS, hostile_table, visitor_address
 
 # endpoint -> arguments of request i (i = 0 for every request when they are identical)
 ENDPOINTS: dict[str, Callable[[int], tuple]] = {
@@ -44,6 +49,7 @@ ENDPOINTS: dict[str, Callable[[int], tuple]] = {
     "/noop_picture": lambda i: (),
 }
 DEFAULT_ENDPOINTS = ["/sample", "/digit", "/interpolate", "/latent_map", "/explore"]
+PACKAGE_APP = Path(__file__).resolve().parents[1] / "templates" / "app.py"
 
 
 def takes_arguments(endpoint: str) -> bool:
@@ -72,7 +78,8 @@ def hammer(url: str, endpoint: str, clients: int, requests: int, identical: bool
     arguments = ENDPOINTS[endpoint]
 
     def one_client(index: int) -> tuple[list[float], list[str]]:
-        client = Client(url, verbose=False, download_files=False)
+        address = {"X-Forwarded-For": visitor_address(index)}
+        client = Client(url, verbose=False, download_files=False, headers=address)
         latencies, errors = [], []
         with httpx.Client(timeout=60) as browser:
             # Untimed warm-up: opens this client's connections (queue and download) on a
@@ -186,11 +193,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--repeats", type=bounded(int, low=1), default=3, help="with --startup: runs of each"
     )
+    parser.add_argument(
+        "--hostile",
+        nargs="+",
+        choices=list(PATTERNS),
+        default=None,
+        help="instead: hostile visitors against `python APP_PY` in a subprocess (--app), "
+        "with the server's memory before and after each pattern",
+    )
+    parser.add_argument(
+        "--app",
+        type=Path,
+        metavar="APP_PY",
+        default=PACKAGE_APP,
+        help="with --hostile: the demo to run (default: the package's app.py)",
+    )
 
 
 def execute(args: argparse.Namespace) -> int:
     if args.startup:
         print(startup_table(args.startup, args.model, args.repeats))
+        return 0
+    if args.hostile:
+        print(hostile_table(args.app, args.model, args.hostile, free_port()))
         return 0
     demo = None
     url = args.url
@@ -199,7 +224,7 @@ def execute(args: argparse.Namespace) -> int:
         source = args.model or default_model()
         demo = queued(build_demo(VAE.from_pretrained(source), source, loadtest=True))
         demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
-                    quiet=True, **launch_kwargs())  # fmt: skip
+                    quiet=True, **launch_kwargs(demo))  # fmt: skip
         url = demo.local_url
     modes = {"identical": [True], "distinct": [False], "both": [True, False]}[args.arguments]
     rows = []

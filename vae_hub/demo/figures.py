@@ -22,10 +22,16 @@ MAP_SIDE = 520  # shown at its own size: no upscaling of the dots
 
 
 def grid_file(
-    store: PictureStore, images: torch.Tensor, nrow: int, scale: int = SHOW_SCALE, keep=False
+    store: PictureStore,
+    images: torch.Tensor,
+    nrow: int,
+    scale: int = SHOW_SCALE,
+    keep: bool = False,
+    name: str | None = None,
 ) -> str:
-    """(N, 1, 28, 28) in [0, 1] -> the path of a PNG grid, `nrow` digits per row."""
-    return store.png(grid_picture(images, nrow, scale), keep=keep)
+    """(N, 1, 28, 28) in [0, 1] -> the path of a PNG grid, `nrow` digits per row (a file
+    named `name`, for a download)."""
+    return store.png(grid_picture(images, nrow, scale), keep=keep, name=name)
 
 
 def gif_file(store: PictureStore, frames: torch.Tensor, keep: bool = False) -> str:

@@ -3,23 +3,35 @@
 Every tab shows a result the moment the page opens: those pictures are computed once, at
 start-up, and served as static files. Moving a control updates its tab without a click
 (`trigger_mode="always_last"`: while one update runs, only the newest value waits, so
-dragging a slider never builds a backlog). Every event has a stable `api_name`, so
+dragging a slider never builds a backlog). Every public event has a stable `api_name`, so
 `gradio_client.Client(url).predict(..., api_name="/sample")` keeps working. A visitor's
 mistake (a broken upload, a blank drawing, a value out of range) is a `gr.Error`: a message
-in the page and an error through the API, never a crashed server.
+in the page and an error through the API, never a crashed server. Every event, private or
+not, goes through the same guard: the page's private events are callable by anyone too.
+
+What one visitor may cost is bounded (`launch_kwargs`): request bodies (`bodies.py`), the
+visitor's share of the queue (`shares.py`), the sessions Gradio keeps, and the pictures on
+disk (`store.py`).
 """
 
 from __future__ import annotations
 
+import errno
+import functools
+import inspect
 import os
+import socket
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
-from ..errors import InvalidModelError
+from ..errors import InvalidModelError, PortError
 from ..generation import digit_temperature
 from ..model import VAE
-from .inputs import checked_picture_input, example_digit, sketch_to_image
+from .bodies import MAX_BODY, BodyLimit
+from .inputs import Click, checked_picture_input, example_digit, sketch_to_image
 from .intro import TITLE, card_html, header
 from .params import (
     EXPLORE_DIRECTIONS,
@@ -28,8 +40,10 @@ from .params import (
     MAX_SEED,
     MAX_STEPS,
     MAX_TEMPERATURE,
+    pair_in,
     random_seed,
 )
+from .shares import ResultStreams, VisitorShares
 from .store import PictureStore
 from .tabs import Tabs
 
@@ -45,25 +59,37 @@ CSS = """
 """
 QUEUE_SIZE = 64  # requests waiting beyond this are refused with "queue full", not dropped
 CONCURRENCY = 2  # events running at once (the machine has few cores; more only thrashes)
-MAX_UPLOAD = "5mb"
+MAX_UPLOAD = 5 * 2**20  # bytes of one uploaded picture (Gradio's max_file_size)
+# Gradio keeps a copy of the page config per session (with the last values it was sent),
+# for a page with gr.State or re-rendered components; this page needs none between events.
+SESSIONS = 128
 CACHE_LIFETIME = (600, 3600)  # every 10 min, Gradio deletes cached files older than 1 hour
 DIGITS = [str(d) for d in range(10)]
 LIVE = {"trigger_mode": "always_last", "show_progress": "minimal"}
 QUIET = {"trigger_mode": "always_last", "show_progress": "hidden", "api_visibility": "private"}
+OFFER = {**LIVE, "api_visibility": "private"}
 
 
 def _guard(fn):
-    """Turn a visitor's mistakes into gr.Error (a message, never a traceback)."""
+    """Turn a visitor's mistakes into gr.Error: a message, no traceback in the log. A
+    request with the wrong number of values (the page never sends one) is such a mistake;
+    any other exception is a bug of ours, and Gradio logs it."""
+    signature = inspect.signature(fn)
 
-    def wrapper(*args):
+    @functools.wraps(fn)  # Gradio reads the signature (gr.SelectData, gr.Request) through it
+    def guarded(*args):
+        try:
+            signature.bind(*args)
+        except TypeError:
+            message = "this request has the wrong number of values"
+            raise gr.Error(message, print_exception=False) from None
         try:
             return fn(*args)
         except (ValueError, InvalidModelError) as e:
-            raise gr.Error(str(e)) from e
+            raise gr.Error(str(e), print_exception=False) from e
 
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
+    guarded.guarded = True
+    return guarded
 
 
 def _picture(label: str, value: Any = None, **kwargs) -> gr.Image:
@@ -153,6 +179,23 @@ def _first_pictures(tabs: Tabs) -> dict[str, Any]:
         }
 
 
+def _download_button(path: str) -> gr.DownloadButton:
+    """The button that downloads `path`, labelled with the file's name (what it shows)."""
+    return gr.DownloadButton(f"Download {Path(path).name}", value=path, size="sm")
+
+
+def _offer(make_file):
+    """A click's handler: the file `make_file` draws from the controls, offered for
+    download. Large pictures are drawn only when a visitor asks for one, never on every
+    update."""
+
+    def offer(*controls):
+        return _download_button(make_file(*controls))
+
+    offer.__name__ = f"offer_{make_file.__name__}"
+    return offer
+
+
 def _sample_tab(tabs: Tabs, first: dict) -> None:
     with gr.Tab("Sample"):
         with gr.Row():
@@ -162,7 +205,8 @@ def _sample_tab(tabs: Tabs, first: dict) -> None:
                 temperature = _temperature(1.0, "Temperature (scale of the latent noise)")
                 random_btn = gr.Button("Random seed", variant="primary")
                 seed_used = gr.Markdown(first["seed_text"])
-                download = gr.DownloadButton("Download PNG (4x)", value=first["sample_download"])
+                make = gr.Button("Make a PNG (4x) of these digits", size="sm")
+                download = _download_button(first["sample_download"])
             with gr.Column(scale=2, min_width=280):
                 samples = _picture("New digits from the prior", first["sample"])
         controls = [grid, seed, temperature]
@@ -173,7 +217,7 @@ def _sample_tab(tabs: Tabs, first: dict) -> None:
             [samples, seed_used],
             api_name="sample",
             **LIVE,
-        ).then(_guard(tabs.sample_download), controls, download, **QUIET)
+        )
 
         def random_sample(grid_size, temp):
             new_seed = random_seed()
@@ -185,7 +229,8 @@ def _sample_tab(tabs: Tabs, first: dict) -> None:
             [seed, samples, seed_used],
             api_name="random_sample",
             **LIVE,
-        ).then(_guard(tabs.sample_download), controls, download, **QUIET)
+        )
+        make.click(_guard(_offer(tabs.sample_download)), controls, download, **OFFER)
 
 
 def _digit_tab(tabs: Tabs, first: dict) -> None:
@@ -198,7 +243,8 @@ def _digit_tab(tabs: Tabs, first: dict) -> None:
                 temperature = _temperature(
                     digit_temperature(tabs.model), "Temperature (lower: more typical digits)"
                 )
-                download = gr.DownloadButton("Download PNG (4x)", value=first["digit_download"])
+                make = gr.Button("Make a PNG (4x) of these digits", size="sm")
+                download = _download_button(first["digit_download"])
             with gr.Column(scale=2, min_width=280):
                 digits = _picture("From that digit's region of latent space", first["digit"])
         controls = [which, grid, seed, temperature]
@@ -209,7 +255,8 @@ def _digit_tab(tabs: Tabs, first: dict) -> None:
             digits,
             api_name="digit",
             **LIVE,
-        ).then(_guard(tabs.digit_download), controls, download, **QUIET)
+        )
+        make.click(_guard(_offer(tabs.digit_download)), controls, download, **OFFER)
 
 
 def _interpolate_tab(tabs: Tabs, first: dict) -> None:
@@ -298,7 +345,7 @@ def _latent_map_tab(tabs: Tabs) -> None:
                 visible=tabs.manifold_file is not None,
             )
         refresh = gr.Button("Latent map", visible=False)  # the API endpoint's trigger
-        refresh.click(tabs.latent_map, None, [picture, manifold], api_name="latent_map")
+        refresh.click(_guard(tabs.latent_map), None, [picture, manifold], api_name="latent_map")
 
 
 def _explore_tab(tabs: Tabs, first: dict) -> None:
@@ -327,8 +374,8 @@ def _explore_tab(tabs: Tabs, first: dict) -> None:
         def from_digit(_digit):
             return (None, None, *zeros)
 
-        def from_click(event: gr.SelectData):
-            return (*tabs.map_position(*event.index), *zeros)
+        def from_click(event: Click):
+            return (*tabs.map_position(*pair_in("click position", event.index)), *zeros)
 
         # The digit first (one small picture: the endpoint API users call), then the star.
         moved = gr.on(
@@ -339,8 +386,8 @@ def _explore_tab(tabs: Tabs, first: dict) -> None:
             api_name="explore",
             **LIVE,
         )
-        chosen = start.input(from_digit, start, [map_x, map_y, *offsets], **QUIET)
-        clicked = where.select(from_click, None, [map_x, map_y, *offsets], **QUIET)
+        chosen = start.input(_guard(from_digit), start, [map_x, map_y, *offsets], **QUIET)
+        clicked = where.select(_guard(from_click), None, [map_x, map_y, *offsets], **QUIET)
         for event in (chosen, clicked):
             event = event.then(_guard(tabs.explore), inputs, digit_out, **QUIET)
             event.then(_guard(tabs.explore_map), inputs, where, **QUIET)
@@ -356,15 +403,59 @@ def _baselines(picture_file: str) -> None:
     """The load test's baselines: /noop returns nothing; /noop_picture returns an existing
     picture through an image output, as every picture endpoint does, so the difference to
     /sample or /explore is what our code costs, and the rest is Gradio and the download."""
-    gr.api(noop, api_name="noop")
+    gr.api(_guard(noop), api_name="noop")
     shown = _picture("baseline", visible=False)
-    gr.Button(visible=False).click(lambda: picture_file, None, shown, api_name="noop_picture")
+
+    def noop_picture() -> str:
+        return picture_file
+
+    gr.Button(visible=False).click(_guard(noop_picture), None, shown, api_name="noop_picture")
 
 
 def queued(demo: gr.Blocks) -> gr.Blocks:
-    """Bounded queue: a burst is served in order up to QUEUE_SIZE waiting requests."""
-    return demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    """Bounded queue: a burst is served in order up to QUEUE_SIZE waiting requests, each
+    visitor within its share (`shares.py`). Every call goes through it: the direct HTTP
+    routes that would skip it (`/run/NAME`, open by default except on a Space) are closed."""
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE, api_open=False)
+    VisitorShares.of(demo)
+    return demo
 
 
-def launch_kwargs() -> dict:
-    return {"css": CSS, "max_file_size": MAX_UPLOAD, "show_error": True}
+def launch_kwargs(demo: gr.Blocks) -> dict:
+    """The options of `demo.launch()` for a queued page: the request-body cap and the
+    count of open result streams its queue shares read, installed in the app Gradio
+    builds (`app_kwargs` go to FastAPI); the sessions kept; internal errors shown only as
+    "Error" (a visitor's mistakes are gr.Error, whose message is always shown)."""
+    middleware = [
+        Middleware(BodyLimit, max_body=MAX_BODY, max_upload=MAX_UPLOAD),
+        Middleware(ResultStreams, shares=VisitorShares.of(demo)),
+    ]
+    return {
+        "css": CSS,
+        "max_file_size": MAX_UPLOAD,
+        "show_error": False,
+        "state_session_capacity": SESSIONS,
+        "app_kwargs": {"middleware": middleware},
+    }
+
+
+def serve(demo: gr.Blocks, host: str, port: int) -> None:
+    """Queue `demo` and serve it on host:port until stopped. A port that cannot be
+    listened on is a PortError naming it (Gradio's own error is a traceback)."""
+    page = queued(demo)
+    try:
+        page.launch(server_name=host, server_port=port, **launch_kwargs(page))
+    except OSError as e:
+        raise PortError(port_problem(host, port)) from e
+
+
+def port_problem(host: str, port: int) -> str:
+    """Why `host:port` cannot be listened on, in one line."""
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            return f"port {port} is in use on {host}: choose another with --port"
+        return f"cannot listen on {host}:{port}: {e.strerror or e}"
+    return f"cannot listen on {host}:{port}"

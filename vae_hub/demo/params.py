@@ -32,3 +32,10 @@ def int_in(name: str, value: Any, low: int, high: int) -> int:
 def random_seed() -> int:
     """A fresh seed from the OS (never touches torch's or numpy's global RNG)."""
     return secrets.randbelow(MAX_SEED + 1)
+
+
+def pair_in(name: str, value: Any, low: float = -1e6, high: float = 1e6) -> tuple[float, float]:
+    """Two numbers (a position), each clamped to [low, high]."""
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ValueError(f"{name} must be two numbers (x, y)")
+    return float_in(f"{name} x", value[0], low, high), float_in(f"{name} y", value[1], low, high)

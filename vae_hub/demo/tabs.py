@@ -19,7 +19,6 @@ from ..model import VAE
 from .figures import (
     DIGIT_SCALE,
     DOWNLOAD_SCALE,
-    SHOW_SCALE,
     MapView,
     gif_file,
     grid_file,
@@ -58,30 +57,41 @@ class Tabs:
 
     # --- Sample and Digit -------------------------------------------------------------------
 
-    def sample(self, grid_size: Any, seed: Any, temperature: Any, scale: int = SHOW_SCALE):
+    def sample(self, grid_size: Any, seed: Any, temperature: Any):
         """-> (grid, "seed used" text)."""
+        images, n, s, t = self._samples(grid_size, seed, temperature)
+        return grid_file(self.store, images, n), f"Seed used: **{s}** (temperature {t:g})"
+
+    def sample_download(self, grid_size: Any, seed: Any, temperature: Any) -> str:
+        """-> the grid at DOWNLOAD_SCALE, named for what it shows."""
+        images, n, s, t = self._samples(grid_size, seed, temperature)
+        name = f"sample-{n}x{n}-seed{s}-T{t:g}.png"
+        return grid_file(self.store, images, n, DOWNLOAD_SCALE, name=name)
+
+    def _samples(self, grid_size: Any, seed: Any, temperature: Any):
         n = int_in("grid size", grid_size, 1, MAX_GRID)
         s = int_in("seed", seed, 0, MAX_SEED)
         t = float_in("temperature", temperature, 0.0, MAX_TEMPERATURE)
-        images = generation.sample(self.model, n * n, seed=s, temperature=t)
-        return grid_file(self.store, images, n, scale), f"Seed used: **{s}** (temperature {t:g})"
+        return generation.sample(self.model, n * n, seed=s, temperature=t), n, s, t
 
-    def sample_download(self, grid_size: Any, seed: Any, temperature: Any) -> str:
-        return self.sample(grid_size, seed, temperature, DOWNLOAD_SCALE)[0]
-
-    def digit(
-        self, digit: Any, grid_size: Any, seed: Any, temperature: Any, scale: int = SHOW_SCALE
-    ) -> str:
+    def digit(self, digit: Any, grid_size: Any, seed: Any, temperature: Any) -> str:
         """-> a grid of one digit, drawn from that digit's region of latent space."""
+        images, n, *_ = self._digits(digit, grid_size, seed, temperature)
+        return grid_file(self.store, images, n)
+
+    def digit_download(self, digit: Any, grid_size: Any, seed: Any, temperature: Any) -> str:
+        """-> the grid at DOWNLOAD_SCALE, named for what it shows."""
+        images, n, d, s, t = self._digits(digit, grid_size, seed, temperature)
+        name = f"digit{d}-{n}x{n}-seed{s}-T{t:g}.png"
+        return grid_file(self.store, images, n, DOWNLOAD_SCALE, name=name)
+
+    def _digits(self, digit: Any, grid_size: Any, seed: Any, temperature: Any):
         d = int_in("digit", digit, 0, 9)
         n = int_in("grid size", grid_size, 1, MAX_GRID)
         s = int_in("seed", seed, 0, MAX_SEED)
         t = float_in("temperature", temperature, 0.0, MAX_TEMPERATURE)
         images = generation.generate_digit(self.model, d, n * n, seed=s, temperature=t)
-        return grid_file(self.store, images, n, scale)
-
-    def digit_download(self, digit: Any, grid_size: Any, seed: Any, temperature: Any) -> str:
-        return self.digit(digit, grid_size, seed, temperature, DOWNLOAD_SCALE)
+        return images, n, d, s, t
 
     # --- Interpolate ------------------------------------------------------------------------
 
