@@ -164,7 +164,7 @@ CASES = [
     # already refused before: kept so they stay refused
     Case("truncated_weights", _truncate, "truncated or corrupt"),
     Case("huge_header", _huge_header, "header claims"),
-    Case("symlinked_weights", _symlinked_weights, "not a readable safetensors"),
+    Case("symlinked_weights", _symlinked_weights, "not a readable safetensors|symbolic link"),
     Case("pickle_only", _pickle_only, "model.safetensors", ModelNotFoundError),
     Case("missing_config", _remove("config.json"), "config.json", ModelNotFoundError),
 ]
