@@ -612,7 +612,7 @@ def test_the_model_card_is_shown_as_text_never_as_live_html(trained_model_dir, t
     (folder / "README.md").write_bytes(card + b"filler line\n" * 200_000)  # 2.4 MB
     demo = build_demo(VAE.from_pretrained(folder), str(folder), PictureStore(tmp_path / "s"))
     demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
-                quiet=True, **launch_kwargs())  # fmt: skip
+                quiet=True, **launch_kwargs(demo))  # fmt: skip
     try:
         with urllib.request.urlopen(f"{demo.local_url.rstrip('/')}/config", timeout=30) as r:
             config = r.read()

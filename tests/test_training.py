@@ -363,6 +363,17 @@ def test_a_diverging_run_stops_naming_the_step_and_saves_nothing(tmp_path):
     assert all(torch.isfinite(p).all() for p in saved.model.parameters())
 
 
+def test_weights_that_give_a_nan_test_loss_are_not_saved_either(tmp_path):
+    """After one step at --lr 1e3 the weights are finite but so large that the test loss
+    is NaN: that checkpoint would resume into NaN at once, so it is not written."""
+    from vae_hub.errors import DivergenceError
+
+    config = tiny_config(tmp_path, lr=1e3, max_steps=1, t_sne_points=0, eval="none")
+    with pytest.raises(DivergenceError, match="test loss became NaN or infinite by step 1"):
+        run(config)
+    assert not (config.run_dir / "checkpoints" / LATEST).exists()
+
+
 def test_a_checkpoint_with_nan_weights_is_never_written(tmp_path):
     from vae_hub.errors import DivergenceError
     from vae_hub.training.checkpoints import TrainState, save_checkpoint

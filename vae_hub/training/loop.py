@@ -5,6 +5,7 @@ save_pretrained folder."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -13,6 +14,7 @@ from tqdm.auto import tqdm
 
 from .. import data, plots
 from ..atomic import atomic_write_json
+from ..errors import DivergenceError
 from ..evaluation.metrics import ElboTerms, negative_elbo
 from ..evaluation.report import METRICS, evaluate_model, format_table
 from ..hub.export import write_model_folder
@@ -116,12 +118,17 @@ def _train(config, trainee: Trainee, train, test, writer, position) -> TrainResu
 
 def _end_epoch(model, config, state, test, writer, fixed, finished) -> ElboTerms:
     """Evaluate, log and draw after an epoch. A partial epoch (ended by --max-steps or
-    --max-minutes) is recorded as such and stays open, so --resume completes it."""
+    --max-minutes) is recorded as such and stays open, so --resume completes it. A NaN or
+    infinite test loss is a DivergenceError, raised before anything is written."""
     sums = state.partial
     n = max(sums["images"], 1.0)
     train_terms = {"reconstruction": sums["reconstruction"] / n, "kl": sums["kl"] / n}
     train_terms["total"] = train_terms["reconstruction"] + train_terms["kl"]
     test_elbo = negative_elbo(model, test, seed=config.seed)
+    if not math.isfinite(test_elbo.total):  # finite but huge weights: as bad as NaN ones
+        raise DivergenceError(
+            f"training diverged: the test loss became NaN or infinite by step {state.step}"
+        )
     test_terms = {
         "reconstruction": test_elbo.reconstruction,
         "kl": test_elbo.kl,
