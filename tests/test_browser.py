@@ -151,7 +151,8 @@ def download_on_demand(page, name: str, side: int) -> None:
     with page.expect_download() as download:
         offered.click()
     assert download.value.suggested_filename == name
-    assert Image.open(download.value.path()).size == (side, side)
+    with Image.open(download.value.path()) as picture:
+        assert picture.size == (side, side)
 
 
 def test_digit_tab_follows_the_radio(page):

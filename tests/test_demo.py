@@ -34,7 +34,14 @@ SINGLE = 28 * DIGIT_SCALE  # torchvision leaves a lone image unpadded
 
 
 def size(path: str) -> tuple[int, int]:
-    return Image.open(path).size
+    with Image.open(path) as picture:
+        return picture.size
+
+
+def pixels(path) -> np.ndarray:
+    """A picture file's pixels, the file closed again."""
+    with Image.open(path) as picture:
+        return np.asarray(picture)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +60,7 @@ def test_sample_is_a_modest_png_and_its_download_is_larger(tabs):
 
 def test_nearest_neighbour_upscaling_keeps_pixels_crisp(tabs):
     path, _ = tabs.sample(1, 0, 1.0)
-    picture = np.asarray(Image.open(path))
+    picture = pixels(path)
     block = picture[SHOW_SCALE * 2 : SHOW_SCALE * 3, SHOW_SCALE * 2 : SHOW_SCALE * 3]
     assert (block == block[0, 0]).all()  # one source pixel -> one flat block
 
@@ -75,8 +82,8 @@ def test_digit_tab(tabs):
 def test_interpolate_tab_with_examples_and_with_a_drawing(tabs):
     strip, gif = tabs.interpolate("2", 0, None, "7", 3, None, 6, "slerp")
     assert size(strip) == (grid_px(6, 4), grid_px(1, 4))
-    animation = Image.open(gif)
-    assert animation.format == "GIF" and animation.n_frames == 2 * 6 - 2
+    with Image.open(gif) as animation:
+        assert animation.format == "GIF" and animation.n_frames == 2 * 6 - 2
     drawing = np.full((280, 280), 255, dtype=np.uint8)
     drawing[60:220, 130:150] = 0  # a "1" drawn in black on the white Sketchpad
     sketch = {"background": None, "layers": [], "composite": Image.fromarray(drawing)}
@@ -91,7 +98,7 @@ def test_reconstruct_tab_accepts_all_kinds_of_pictures(tabs):
     rgba[20:100, 40:50] = (10, 10, 10, 255)
     seen, rebuilt, landed = tabs.reconstruct(Image.fromarray(rgba, "RGBA"))
     assert size(seen) == size(rebuilt) == (SINGLE, SINGLE)
-    assert Image.open(landed).size == Image.open(tabs.map_file).size
+    assert size(landed) == size(tabs.map_file)
     with pytest.raises(ValueError, match="blank"):
         tabs.reconstruct(Image.new("L", (64, 64), 0))
     with pytest.raises(ValueError, match="no picture"):
@@ -136,7 +143,7 @@ def test_explore_from_a_digit_a_click_and_the_sliders(tabs):
     assert torch.allclose(points.latent_at(torch.tensor([x, y])), points.mu[5], atol=1e-3)
     clicked = tabs.explore("3", x, y, *ZEROS)
     direct = grid_picture(decode_images(tabs.model, points.mu[5][None]), 1, DIGIT_SCALE)
-    difference = np.asarray(Image.open(clicked)).astype(int) - np.asarray(direct)
+    difference = pixels(clicked).astype(int) - np.asarray(direct)
     assert np.abs(difference).max() <= 1 and clicked != centre
     with pytest.raises(ValueError, match="direction offsets"):
         tabs.explore("3", None, None, 1.0)
@@ -245,7 +252,7 @@ def _read(path) -> np.ndarray:
     with open(path, "rb") as f:
         data = f.read()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"  # PNG, never lossy WebP
-    return np.asarray(Image.open(io.BytesIO(data)))
+    return pixels(io.BytesIO(data))
 
 
 def test_every_endpoint_has_a_stable_name(client):

@@ -192,7 +192,7 @@ def test_a_run_killed_at_any_moment_still_resumes(tmp_path):
     for attempt in range(4):
         extra = ("--epochs", "500") if attempt == 0 else ("--resume",)
         proc = subprocess.Popen(
-            train_cmd(tmp_path, *extra), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            train_cmd(tmp_path, *extra), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         wait_for(folder / LATEST)
         time.sleep(0.2 + 0.37 * attempt)

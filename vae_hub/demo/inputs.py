@@ -77,7 +77,8 @@ def checked_picture_input(component: gr.components.Component) -> gr.components.C
     def preprocess(payload: Any) -> Any:
         try:
             for source in _picture_files(component, payload):
-                open_picture(source)
+                with open_picture(source):  # its header checked; closed again
+                    pass
         except ValueError as e:
             raise gr.Error(str(e), print_exception=False) from None
         try:
