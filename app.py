@@ -17,7 +17,7 @@ from pathlib import Path
 from vae_hub import VAE
 from vae_hub.demo.page import build_demo, serve
 from vae_hub.errors import InvalidModelError, PortError
-from vae_hub.pretrained import default_model
+from vae_hub.files.bundled import default_model
 
 DEFAULT_MODEL: str | None = None  # `vae-hub space` writes the Space's model here
 

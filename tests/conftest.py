@@ -64,7 +64,7 @@ def trained_model(trained_model_dir):
 
 @pytest.fixture(scope="session")
 def test_split():
-    from vae_hub.data import load_mnist
+    from vae_hub.files.mnist import load_mnist
 
     return load_mnist(DATA_DIR, train=False, download=False)
 
@@ -84,7 +84,7 @@ def server(trained_model_dir):
     from vae_hub import VAE
     from vae_hub.cli.loadtest import free_port
     from vae_hub.demo.page import build_demo, launch_kwargs, queued
-    from vae_hub.pretrained import bundled_model_path
+    from vae_hub.files.bundled import bundled_model_path
 
     folder = trained_model_dir
     if os.environ.get("VAE_HUB_DOCS_SCREENSHOTS") == "1":

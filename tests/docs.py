@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vae_hub.evaluation.report import METRICS
-from vae_hub.pretrained import bundled_folder
+from vae_hub.files.bundled import bundled_folder
 from vae_hub.training.options import FIELDS, base_type
 
 ROOT = Path(__file__).resolve().parent.parent

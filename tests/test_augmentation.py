@@ -12,12 +12,7 @@ from safetensors.torch import load_file
 
 from vae_hub import VAE
 from vae_hub.errors import ConfigError
-from vae_hub.training.augmentation import (
-    ShiftAugmentation,
-    shift_images,
-    shift_of,
-    shift_table,
-)
+from vae_hub.training.augmentation import ShiftAugmentation, shift_images, shift_of, shift_table
 from vae_hub.training.checkpoints import load_checkpoint
 from vae_hub.training.loop import run
 

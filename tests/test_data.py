@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from vae_hub import DataNotFoundError
-from vae_hub.data import (
+from vae_hub.files.mnist import (
     IDX_FILES,
     batch_indices,
     epoch_permutation,
@@ -149,10 +149,10 @@ def test_a_failed_download_creates_nothing_and_gives_the_whole_cause(tmp_path, m
     each mirror. Here the mirror is a closed local port (no network needed); afterwards no
     folder is left behind, neither the data's nor the run's, and the message carries the
     whole cause, not the first line of it."""
-    from vae_hub import data
     from vae_hub.cli.train import main
+    from vae_hub.files import mnist
 
-    monkeypatch.setattr(data.MNIST, "mirrors", ["http://127.0.0.1:9/mnist/"])
+    monkeypatch.setattr(mnist.MNIST, "mirrors", ["http://127.0.0.1:9/mnist/"])
     wrong = tmp_path / "typo" / "data"
     runs = tmp_path / "experiments"
     with pytest.raises(DataNotFoundError) as info:
@@ -165,9 +165,9 @@ def test_a_failed_download_creates_nothing_and_gives_the_whole_cause(tmp_path, m
 
 
 def test_a_failed_download_keeps_what_was_there(tmp_path, monkeypatch):
-    from vae_hub import data
+    from vae_hub.files import mnist
 
-    monkeypatch.setattr(data.MNIST, "mirrors", ["http://127.0.0.1:9/mnist/"])
+    monkeypatch.setattr(mnist.MNIST, "mirrors", ["http://127.0.0.1:9/mnist/"])
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
     (raw / "notes.txt").write_text("mine")

@@ -14,13 +14,13 @@ import torch
 from PIL import Image
 
 from vae_hub import VAE
+from vae_hub.capabilities.generation import decode_images
 from vae_hub.demo.figures import DIGIT_SCALE, DOWNLOAD_SCALE, SHOW_SCALE
 from vae_hub.demo.inputs import example_digit, sketch_to_image
 from vae_hub.demo.params import EXPLORE_DIRECTIONS, MAX_GRID, random_seed
 from vae_hub.demo.store import PictureStore, StoreLimits
 from vae_hub.demo.tabs import Tabs
-from vae_hub.generation import decode_images
-from vae_hub.plots import grid_picture
+from vae_hub.pictures.plots import grid_picture
 
 CELL = 30  # a 28 px digit plus torchvision's 2 px grid padding
 ZEROS = [0.0] * EXPLORE_DIRECTIONS
@@ -593,7 +593,7 @@ def test_app_py_with_a_broken_model_is_one_line_and_exit_2(tmp_path):
 
 
 def test_the_page_names_a_local_model_by_its_folder_only(tmp_path):
-    from vae_hub.pretrained import bundled_model_path, display_name
+    from vae_hub.files.bundled import bundled_model_path, display_name
 
     assert display_name("user/mnist-vae") == "user/mnist-vae"
     assert display_name(str(tmp_path)) == tmp_path.name

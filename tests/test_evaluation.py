@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from vae_hub.data import load_mnist
+from vae_hub.capabilities.generation import digit_temperature
 from vae_hub.evaluation.judge import accuracy, load_judge
 from vae_hub.evaluation.metrics import (
     active_units,
@@ -24,7 +24,7 @@ from vae_hub.evaluation.metrics import (
     probe_accuracy,
 )
 from vae_hub.evaluation.report import METRICS
-from vae_hub.generation import digit_temperature
+from vae_hub.files.mnist import load_mnist
 
 from .conftest import DATA_DIR
 
@@ -212,7 +212,7 @@ def test_shipped_classifier_is_above_99_percent_on_the_full_test_split():
 
 def test_the_bundled_model_is_shipped_with_its_evaluation():
     from vae_hub import VAE
-    from vae_hub.pretrained import bundled_model_path
+    from vae_hub.files.bundled import bundled_model_path
 
     folder = bundled_model_path()
     metrics = json.loads((folder / "metrics.json").read_text())
@@ -231,7 +231,7 @@ def test_the_bundled_model_is_shipped_with_its_evaluation():
 def test_the_bundled_models_metrics_hold_on_the_full_test_split():
     """Re-measure the cheap numbers of the bundled model's metrics.json (same seeds)."""
     from vae_hub import VAE
-    from vae_hub.pretrained import bundled_model_path
+    from vae_hub.files.bundled import bundled_model_path
 
     from .conftest import full_mnist_or_skip
 

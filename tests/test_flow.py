@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from vae_hub.flow import IAF, IAFStep, made_masks
+from vae_hub.model.flow import IAF, IAFStep, made_masks
 
 
 def test_made_output_d_sees_only_inputs_before_d():

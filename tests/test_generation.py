@@ -16,8 +16,8 @@ from vae_hub import (
     reconstruct,
     sample,
 )
-from vae_hub.data import to_float
-from vae_hub.pictures import to_grey, to_mnist
+from vae_hub.files.mnist import to_float
+from vae_hub.pictures.inputs import to_grey, to_mnist
 
 
 def test_sample_shapes_range_and_seeds(trained_model):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from vae_hub.pictures import MAX_PIXELS, open_picture
+from vae_hub.pictures.inputs import MAX_PIXELS, open_picture
 
 PEAK_GROWTH_MB = 100  # a few tens of MB per request at most; the bombs used to cost gigabytes
 
@@ -124,7 +124,7 @@ def test_bombs_on_every_picture_endpoint_cost_no_memory_and_leak_no_paths(client
 def test_a_picture_just_under_the_limit_is_shrunk_before_it_becomes_floats():
     from PIL import Image
 
-    from vae_hub.pictures import WORKING_SIDE, shrink, to_grey
+    from vae_hub.pictures.inputs import WORKING_SIDE, shrink, to_grey
 
     side = int(MAX_PIXELS**0.5)
     picture = Image.new("1", (side, side), 1)

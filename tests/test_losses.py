@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vae_hub.losses import bernoulli_nll, elbo_loss, kl_divergence
+from vae_hub.model.losses import bernoulli_nll, elbo_loss, kl_divergence
 
 floats = st.floats(min_value=-5, max_value=5, allow_nan=False)
 

@@ -12,8 +12,8 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 from vae_hub import VAE, InvalidModelError, ModelNotFoundError, generate_digit, sample
-from vae_hub.architectures import GenZooDecoder, GenZooEncoder, ResBlock
-from vae_hub.losses import kl_divergence
+from vae_hub.model.losses import kl_divergence
+from vae_hub.model.networks import GenZooDecoder, GenZooEncoder, ResBlock
 
 ARCHS = ["conv", "genzoo", "mlp"]
 

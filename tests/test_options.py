@@ -202,7 +202,7 @@ def test_bad_config_through_train_py_is_one_line_exit_2(tmp_path):
 def test_the_shipped_recipe_file_is_the_bundled_models_recipe():
     """`python train.py --config configs/bundled.toml` trains what the bundled model was
     trained with: every option that is part of a recipe equals its training record's."""
-    from vae_hub.pretrained import bundled_model_path
+    from vae_hub.files.bundled import bundled_model_path
     from vae_hub.training.options import NOT_RECIPE
 
     record = json.loads((bundled_model_path() / "training.json").read_text())

@@ -11,10 +11,10 @@ import torch
 from torch import distributions as D
 
 from vae_hub import VAE, generate_digit, sample
+from vae_hub.capabilities.generation import decode_images, digit_centre, digit_temperature
 from vae_hub.errors import ConfigError, InvalidModelError
-from vae_hub.generation import decode_images, digit_centre, digit_temperature
-from vae_hub.posterior import Posterior
-from vae_hub.priors import ClassMixturePrior, StandardNormalPrior, standard_normal_log_prob
+from vae_hub.model.posterior import Posterior
+from vae_hub.model.priors import ClassMixturePrior, StandardNormalPrior, standard_normal_log_prob
 from vae_hub.training.loop import run
 
 from .conftest import tiny_config

@@ -14,8 +14,8 @@ import torch
 from safetensors.torch import save_file
 
 from vae_hub import VAE
-from vae_hub.atomic import atomic_directory
 from vae_hub.errors import ConfigError
+from vae_hub.files.atomic import atomic_directory
 from vae_hub.training.checkpoints import LATEST, load_checkpoint
 from vae_hub.training.loop import run
 
@@ -34,7 +34,7 @@ def test_atomic_directory_keeps_the_old_folder_when_writing_fails(tmp_path):
 
 
 def test_atomic_writes_get_the_usual_permissions(tmp_path):
-    from vae_hub.atomic import atomic_write_text
+    from vae_hub.files.atomic import atomic_write_text
 
     old = os.umask(0o022)
     try:

@@ -111,7 +111,7 @@ def test_space_export_refuses_a_broken_local_model(tmp_path, capsys):
 def test_exported_app_uses_the_vae_hub_copied_beside_it(tmp_path):
     out = main(["space", str(tmp_path / "s"), "--model", "tester/any"])
     assert out == 0
-    assert Path(tmp_path / "s" / "vae_hub" / "model.py").is_file()
+    assert Path(tmp_path / "s" / "vae_hub" / "model" / "vae.py").is_file()
 
 
 def _files(folder: Path) -> dict[str, bytes]:

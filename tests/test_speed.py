@@ -9,9 +9,9 @@ import torch
 
 from vae_hub.cli import main
 from vae_hub.cli.speed import Trainer, bundled_recipe, measure, variant_config
-from vae_hub.data import load_mnist
-from vae_hub.model import VAE
-from vae_hub.pretrained import bundled_model_path
+from vae_hub.files.bundled import bundled_model_path
+from vae_hub.files.mnist import load_mnist
+from vae_hub.model.vae import VAE
 from vae_hub.training.options import TrainConfig
 
 from .conftest import DATA_DIR

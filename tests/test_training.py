@@ -17,10 +17,10 @@ from safetensors.torch import load_file
 
 from vae_hub import VAE
 from vae_hub.errors import ConfigError
-from vae_hub.schedules import kl_weight
+from vae_hub.model.device import resolve_device
 from vae_hub.training.checkpoints import LATEST, load_checkpoint
-from vae_hub.training.control import resolve_device
 from vae_hub.training.loop import run
+from vae_hub.training.schedules import kl_weight
 from vae_hub.training.steps import learning_rate
 
 from .conftest import DATA_DIR, tiny_config, train_cmd, wait_for
@@ -305,7 +305,7 @@ def _called_from_the_optimizer() -> bool:
 
 @pytest.mark.parametrize("flow_steps, ema, shift", [(0, 0.0, 0), (2, 0.99, 2)])
 def test_a_training_step_never_waits_for_the_device(tmp_path, flow_steps, ema, shift):
-    from vae_hub.data import load_mnist
+    from vae_hub.files.mnist import load_mnist
     from vae_hub.training.augmentation import ShiftAugmentation
     from vae_hub.training.checkpoints import TrainState
     from vae_hub.training.control import Limits, StopFlag
@@ -368,7 +368,7 @@ def test_weights_that_give_a_nan_test_loss_are_not_saved_either(tmp_path):
     is NaN: that checkpoint would resume into NaN at once, so it is not written."""
     from vae_hub.errors import DivergenceError
 
-    config = tiny_config(tmp_path, lr=1e3, max_steps=1, t_sne_points=0, eval="none")
+    config = tiny_config(tmp_path, lr=1e3, max_steps=1, latent_map_points=0, eval="none")
     with pytest.raises(DivergenceError, match="test loss became NaN or infinite by step 1"):
         run(config)
     assert not (config.run_dir / "checkpoints" / LATEST).exists()

@@ -5,25 +5,17 @@ model = VAE.from_pretrained(BUNDLED)  # the bundled model; or a folder, or "user
 digits = sample(model, n=16, seed=0)  # (16, 1, 28, 28) in [0, 1]
 """
 
-from .errors import (
-    ConfigError,
-    DataNotFoundError,
-    HubError,
-    InvalidModelError,
-    ModelNotFoundError,
-)
-from .generation import (
-    Reconstruction,
+from .capabilities.generation import (
     digit_temperature,
     digit_transit,
     generate_digit,
-    interpolate,
     interpolate_latents,
-    reconstruct,
     sample,
 )
-from .model import VAE
-from .pretrained import BUNDLED
+from .capabilities.reconstruction import Reconstruction, interpolate, reconstruct
+from .errors import ConfigError, DataNotFoundError, HubError, InvalidModelError, ModelNotFoundError
+from .files.bundled import BUNDLED
+from .model.vae import VAE
 
 __version__ = "0.1.0"
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 
-from ..atomic import atomic_write_json
-from ..data import DEFAULT_DATA_DIR, load_mnist, num_batches
 from ..evaluation.judge import load_judge
 from ..evaluation.metrics import digit_accuracy, iwae_nll, negative_elbo, prior_sample_fd
-from ..model import VAE
+from ..files.atomic import atomic_write_json
+from ..files.mnist import DEFAULT_DATA_DIR, load_mnist, num_batches
+from ..model.vae import VAE
 from ..training.loop import run
 from ..training.options import TrainConfig
 from .common import bounded, markdown_table

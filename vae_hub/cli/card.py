@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..atomic import atomic_write_text
+from ..files.atomic import atomic_write_text
 from ..hub.card import draw_card_images
 from ..hub.export import CARD_NAME, model_card_for
 from ..hub.records import TRAINING_NAME, read_record
-from ..model import VAE
+from ..model.vae import VAE
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

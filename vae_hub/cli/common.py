@@ -22,7 +22,7 @@ from ..errors import (
     InvalidModelError,
     WriteError,
 )
-from ..training.control import DEVICE_HELP
+from ..model.device import DEVICE_HELP
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a process Ctrl-C stopped

@@ -12,8 +12,6 @@ import json
 import shlex
 from dataclasses import replace
 
-from ..atomic import atomic_write_json
-from ..data import DEFAULT_DATA_DIR, load_mnist
 from ..evaluation.report import (
     PROFILES,
     EvalProfile,
@@ -23,9 +21,11 @@ from ..evaluation.report import (
     evaluate_model,
     format_table,
 )
-from ..model import VAE
-from ..pretrained import DEFAULT_MODEL_HELP, default_model
-from ..training.control import resolve_device
+from ..files.atomic import atomic_write_json
+from ..files.bundled import DEFAULT_MODEL_HELP, default_model
+from ..files.mnist import DEFAULT_DATA_DIR, load_mnist
+from ..model.device import resolve_device
+from ..model.vae import VAE
 from .common import add_device_argument, bounded
 
 

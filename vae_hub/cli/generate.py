@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .. import plots
-from ..generation import digit_transit, generate_digit, sample
-from ..model import VAE
-from ..pretrained import DEFAULT_MODEL_HELP, default_model
+from ..capabilities.generation import digit_transit, generate_digit, sample
+from ..files.bundled import DEFAULT_MODEL_HELP, default_model
+from ..model.vae import VAE
+from ..pictures import plots
 from .common import bounded
 
 MAX_GRID = 64

@@ -33,8 +33,8 @@ import httpx
 from gradio_client import Client
 
 from ..demo.page import build_demo, launch_kwargs, queued
-from ..model import VAE
-from ..pretrained import DEFAULT_MODEL_HELP, default_model
+from ..files.bundled import DEFAULT_MODEL_HELP, default_model
+from ..model.vae import VAE
 from .common import bounded
 from .hostile import PATTERNS, hostile_table, visitor_address
 

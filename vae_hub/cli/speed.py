@@ -22,11 +22,11 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from ..atomic import atomic_write_json
-from ..data import DEFAULT_DATA_DIR, MnistSplit, as_batch, load_mnist, num_batches
 from ..errors import ConfigError
-from ..pretrained import bundled_model_path
-from ..training.control import resolve_device
+from ..files.atomic import atomic_write_json
+from ..files.bundled import bundled_model_path
+from ..files.mnist import DEFAULT_DATA_DIR, MnistSplit, as_batch, load_mnist, num_batches
+from ..model.device import resolve_device
 from ..training.options import FIELDS, NOT_RECIPE, TrainConfig
 from ..training.start import start_model
 from ..training.steps import train_step

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 
+from ..capabilities.generation import digit_temperature
 from ..evaluation.judge import load_judge
 from ..evaluation.metrics import digit_accuracy
-from ..generation import digit_temperature
-from ..model import VAE
-from ..pretrained import DEFAULT_MODEL_HELP, default_model
-from ..training.control import resolve_device
+from ..files.bundled import DEFAULT_MODEL_HELP, default_model
+from ..model.device import resolve_device
+from ..model.vae import VAE
 from .common import add_device_argument, bounded, markdown_table
 
 TEMPERATURES = (0.6, 0.7, 0.8, 0.9, 1.0)

@@ -16,13 +16,7 @@ from ..hub.client import check_credentials, check_repo_id
 from ..hub.export import push_model
 from ..training.loop import run
 from ..training.options import FIELDS, TrainConfig, base_type, coerce, resolve_options
-from .common import (
-    EXIT_INTERRUPTED,
-    EXIT_TERMINATED,
-    ArgumentParser,
-    guarded,
-    help_shows_default,
-)
+from .common import EXIT_INTERRUPTED, EXIT_TERMINATED, ArgumentParser, guarded, help_shows_default
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -7,10 +7,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from ..data import DEFAULT_DATA_DIR, load_mnist
 from ..errors import ConfigError
 from ..evaluation.judge import WEIGHTS_PATH, accuracy
-from ..evaluation.judge_training import save_judge, train_judge
+from ..files.mnist import DEFAULT_DATA_DIR, load_mnist
+from ..training.judge import save_judge, train_judge
 from .common import bounded
 
 MIN_ACCURACY = 0.99

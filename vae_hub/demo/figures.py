@@ -7,10 +7,10 @@ from __future__ import annotations
 import torch
 from PIL import Image
 
-from .. import generation
-from ..latent import LatentMap
-from ..model import VAE
-from ..plots import grid_picture, latent_map_picture, mark
+from ..capabilities import generation
+from ..capabilities.latent_space import LatentMap
+from ..model.vae import VAE
+from ..pictures.plots import grid_picture, latent_map_picture, mark
 from .store import PictureStore
 
 SHOW_SCALE = 2  # grids as sent to the page: 28 px digits at 56 px; CSS makes them bigger

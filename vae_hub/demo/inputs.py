@@ -15,8 +15,8 @@ import torch
 from fastapi import HTTPException
 from PIL import Image
 
-from ..data import EXAMPLES_PER_DIGIT, load_examples, to_float
-from ..pictures import NOT_AN_IMAGE, check_size, open_picture
+from ..files.mnist import EXAMPLES_PER_DIGIT, load_examples, to_float
+from ..pictures.inputs import NOT_AN_IMAGE, check_size, open_picture
 from .params import int_in
 
 DRAWINGS_HELD = 64  # Sketchpad drawings sent in pieces and waiting for their event

@@ -10,11 +10,11 @@ from pathlib import Path
 from markdown_it import MarkdownIt
 
 from ..errors import InvalidModelError, UnsafeFileError
-from ..hub_mixin import project_url
-from ..model import VAE
-from ..model_files import looks_like_local_path
-from ..pretrained import display_name
-from ..regular_files import open_regular
+from ..files.bundled import display_name
+from ..files.model_files import looks_like_local_path
+from ..files.regular_files import open_regular
+from ..model.hub_mixin import project_url
+from ..model.vae import VAE
 
 TITLE = "vae-hub: a variational autoencoder on MNIST"
 PAPER_URL = "https://arxiv.org/abs/1312.6114"

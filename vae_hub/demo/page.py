@@ -27,9 +27,9 @@ from typing import Any
 import gradio as gr
 from starlette.middleware import Middleware
 
+from ..capabilities.generation import digit_temperature
 from ..errors import InvalidModelError, PortError
-from ..generation import digit_temperature
-from ..model import VAE
+from ..model.vae import VAE
 from .bodies import MAX_BODY, BodyLimit
 from .inputs import Click, checked_picture_input, example_digit, sketch_to_image
 from .intro import TITLE, card_html, header

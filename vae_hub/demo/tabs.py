@@ -12,18 +12,11 @@ from typing import Any
 
 import torch
 
-from .. import generation
-from ..data import load_examples
-from ..latent import latent_map, principal_directions
-from ..model import VAE
-from .figures import (
-    DIGIT_SCALE,
-    DOWNLOAD_SCALE,
-    MapView,
-    gif_file,
-    grid_file,
-    manifold_picture,
-)
+from ..capabilities import generation, reconstruction
+from ..capabilities.latent_space import latent_map, principal_directions
+from ..files.mnist import load_examples
+from ..model.vae import VAE
+from .figures import DIGIT_SCALE, DOWNLOAD_SCALE, MapView, gif_file, grid_file, manifold_picture
 from .inputs import example_digit, sketch_to_image
 from .params import (
     EXPLORE_DIRECTIONS,
@@ -115,7 +108,7 @@ class Tabs:
         for digit, index, sketch in ((a_digit, a_index, a_sketch), (b_digit, b_index, b_sketch)):
             drawn = sketch_to_image(sketch)
             ends.append(drawn if drawn is not None else example_digit(digit, index))
-        frames = generation.interpolate(self.model, ends[0], ends[1], steps=n, method=method)
+        frames = reconstruction.interpolate(self.model, ends[0], ends[1], steps=n, method=method)
         return grid_file(self.store, frames, n, STRIP_SCALE), gif_file(self.store, frames)
 
     # --- Reconstruct ------------------------------------------------------------------------
@@ -124,7 +117,7 @@ class Tabs:
         """-> (the 28x28 input the model saw, its reconstruction, the map with a star)."""
         if picture is None:
             raise ValueError("no picture: upload or draw a digit")
-        result = generation.reconstruct(self.model, picture)
+        result = reconstruction.reconstruct(self.model, picture)
         return (
             grid_file(self.store, result.input[None], 1, DIGIT_SCALE),
             grid_file(self.store, result.reconstruction[None], 1, DIGIT_SCALE),

@@ -13,14 +13,15 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from ..data import MnistSplit, to_float
+from ..files.mnist import MnistSplit, to_float
 
 WEIGHTS_PATH = Path(str(resources.files("vae_hub").joinpath("assets", "judge.safetensors")))
 FEATURES = 128
 
 
-class MnistClassifier(nn.Module):
-    """conv 32 -> conv 64 (each 3x3 + max-pool) -> FC 128 -> 10 logits; about 0.4M weights."""
+class Judge(nn.Module):
+    """The judge, a small MNIST classifier: conv 32 -> conv 64 (each 3x3 + max-pool) -> FC 128
+    -> 10 logits; about 0.4M weights."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -45,16 +46,16 @@ class MnistClassifier(nn.Module):
         return self.head(self.body(x))
 
 
-def load_judge(path: str | Path | None = None) -> MnistClassifier:
+def load_judge(path: str | Path | None = None) -> Judge:
     """The shipped judge (or the weights at `path`), in eval mode."""
     path = path or WEIGHTS_PATH
-    model = MnistClassifier()
+    model = Judge()
     model.load_state_dict(load_file(str(path)), strict=True)
     return model.eval()
 
 
 @torch.inference_mode()
-def predict(model: MnistClassifier, images: torch.Tensor, batch_size: int = 2000):
+def predict(model: Judge, images: torch.Tensor, batch_size: int = 2000):
     """(labels (N,), features (N, 128)) for float images (N, 1, 28, 28)."""
     labels, feats = [], []
     for i in range(0, images.shape[0], batch_size):
@@ -64,6 +65,6 @@ def predict(model: MnistClassifier, images: torch.Tensor, batch_size: int = 2000
     return torch.cat(labels), torch.cat(feats)
 
 
-def accuracy(model: MnistClassifier, split: MnistSplit) -> float:
+def accuracy(model: Judge, split: MnistSplit) -> float:
     labels, _ = predict(model, to_float(split.images))
     return (labels == split.labels).float().mean().item()

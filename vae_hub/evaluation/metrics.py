@@ -9,14 +9,14 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from ..data import MnistSplit, as_batch, to_float
-from ..generation import generate_digit, sample
-from ..latent import embed_split
-from ..losses import bernoulli_nll
-from ..model import VAE, evaluating, inference
-from ..posterior import Posterior, concatenate
-from ..priors import NUM_CLASSES
-from .judge import MnistClassifier, predict
+from ..capabilities.generation import generate_digit, sample
+from ..capabilities.latent_space import embed_split
+from ..files.mnist import MnistSplit, as_batch, to_float
+from ..model.losses import bernoulli_nll
+from ..model.posterior import Posterior, concatenate
+from ..model.priors import NUM_CLASSES
+from ..model.vae import VAE, evaluating, inference
+from .judge import Judge, predict
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. (2015), section 5.2
 GAP_EVAL_SAMPLES = 100  # draws per image at which the amortisation gap's two ELBOs are compared
@@ -266,7 +266,7 @@ def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
 def prior_sample_fd(
     model: VAE,
     test: MnistSplit,
-    judge: MnistClassifier,
+    judge: Judge,
     n: int = 10_000,
     seed: int = 0,
     progress: bool = False,
@@ -285,7 +285,7 @@ def prior_sample_fd(
 
 def digit_accuracy(
     model: VAE,
-    judge: MnistClassifier,
+    judge: Judge,
     per_digit: int = 1000,
     seed: int = 0,
     temperature: float | None = None,

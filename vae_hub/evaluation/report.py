@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from ..data import MnistSplit
-from ..generation import digit_temperature
-from ..model import VAE
+from ..capabilities.generation import digit_temperature
+from ..files.mnist import MnistSplit
+from ..model.vae import VAE
 from .judge import load_judge
 from .metrics import (
     GAP_EVAL_SAMPLES,

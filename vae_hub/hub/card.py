@@ -18,14 +18,14 @@ from typing import Any
 import torch
 from huggingface_hub import EvalResult, ModelCard
 
-from .. import plots
+from ..capabilities.generation import digit_transit, generate_digit, sample
 from ..errors import InvalidModelError, UnsafeFileError
 from ..evaluation.report import METRICS, metric_label, metric_value
-from ..generation import digit_transit, generate_digit, sample
-from ..model import VAE
-from ..pretrained import bundled_folder
-from ..priors import NUM_CLASSES
-from ..regular_files import open_regular
+from ..files.bundled import bundled_folder
+from ..files.regular_files import open_regular
+from ..model.priors import NUM_CLASSES
+from ..model.vae import VAE
+from ..pictures import plots
 
 TRANSIT_DIGITS = (2, 7)
 IMAGE_FILES = {

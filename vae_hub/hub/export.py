@@ -19,11 +19,11 @@ from pathlib import Path
 
 from huggingface_hub import SpaceCard, SpaceCardData
 
-from ..atomic import atomic_directory, atomic_write_json
 from ..errors import ConfigError
-from ..model import VAE
-from ..model_files import CONFIG_NAME, WEIGHTS_NAME, looks_like_local_path
-from ..regular_files import copy_regular
+from ..files.atomic import atomic_directory, atomic_write_json
+from ..files.model_files import CONFIG_NAME, WEIGHTS_NAME, looks_like_local_path
+from ..files.regular_files import copy_regular
+from ..model.vae import VAE
 from .card import IMAGE_FILES, card_pictures, card_values, draw_card_images, render_card
 from .client import check_repo_id, push_command, upload_folder
 from .records import METRICS_NAME, TRAINING_NAME, read_record

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import InvalidModelError, UnsafeFileError
 from ..evaluation.report import METRICS
-from ..regular_files import read_regular_bytes
+from ..files.regular_files import read_regular_bytes
 
 TRAINING_NAME = "training.json"
 METRICS_NAME = "metrics.json"

@@ -18,8 +18,8 @@ import math
 import torch
 from torch import nn
 
-from ..architectures import NetworkBiases
-from ..model import VAE
+from ..model.networks import NetworkBiases
+from ..model.vae import VAE
 
 MAX_SHIFT = 4  # MNIST digits sit in the central 20x20 of the 28x28 image
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from ..model import VAE
+from ..model.vae import VAE
 
 
 @torch.no_grad()

@@ -27,11 +27,11 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from ..atomic import atomic_directory, atomic_write_json, remove
 from ..errors import DivergenceError, InvalidModelError
-from ..model import VAE
-from ..model_files import CONFIG_NAME, WEIGHTS_NAME, parse_strict_json
-from ..regular_files import plain_child, read_plain_file
+from ..files.atomic import atomic_directory, atomic_write_json, remove
+from ..files.model_files import CONFIG_NAME, WEIGHTS_NAME, parse_strict_json
+from ..files.regular_files import plain_child, read_plain_file
+from ..model.vae import VAE
 
 CHECKPOINTS_DIR = "checkpoints"
 LATEST = "latest.json"

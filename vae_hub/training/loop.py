@@ -12,22 +12,19 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
-from .. import data, plots
-from ..atomic import atomic_write_json
+from ..capabilities.latent_space import fit_latent_state
 from ..errors import DivergenceError
 from ..evaluation.metrics import ElboTerms, negative_elbo
 from ..evaluation.report import METRICS, evaluate_model, format_table
+from ..files import mnist
+from ..files.atomic import atomic_write_json
 from ..hub.export import write_model_folder
-from ..latent import fit_latent_state
-from ..model import VAE, inference
+from ..model.device import resolve_device
+from ..model.vae import VAE, inference
+from ..pictures import plots
 from . import checkpoints
-from .control import Limits, StopFlag, TrainResult, resolve_device
-from .options import (
-    PER_INVOCATION,
-    SAVED_OPTIONS,
-    TrainConfig,
-    recipe_command,
-)
+from .control import Limits, StopFlag, TrainResult
+from .options import PER_INVOCATION, SAVED_OPTIONS, TrainConfig, recipe_command
 from .run_folder import explained_failures, prepare_run_dir, run_lock
 from .start import Trainee, resume_position, resume_run, start_run
 from .steps import train_one_epoch
@@ -51,18 +48,18 @@ def run(config: TrainConfig) -> TrainResult:
         return _run(config, device, train, test)
 
 
-def load_splits(config: TrainConfig) -> tuple[data.MnistSplit, data.MnistSplit]:
+def load_splits(config: TrainConfig) -> tuple[mnist.MnistSplit, mnist.MnistSplit]:
     """The run's training and test splits, on the CPU: all of them, or for --dry-run small
     subsets, so that a smoke run takes seconds."""
-    train = data.load_mnist(config.data_dir, train=True, download=config.download)
-    test = data.load_mnist(config.data_dir, train=False, download=config.download)
+    train = mnist.load_mnist(config.data_dir, train=True, download=config.download)
+    test = mnist.load_mnist(config.data_dir, train=False, download=config.download)
     if config.dry_run:
         return train.subset(DRY_RUN_TRAIN), test.subset(DRY_RUN_EVAL)
     return train, test
 
 
 def _run(
-    config: TrainConfig, device: torch.device, train: data.MnistSplit, test: data.MnistSplit
+    config: TrainConfig, device: torch.device, train: mnist.MnistSplit, test: mnist.MnistSplit
 ) -> TrainResult:
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -91,7 +88,7 @@ def _train(config, trainee: Trainee, train, test, writer, position) -> TrainResu
     result = TrainResult(config.run_dir, None, state)
     step_fn = torch.compile(trainee.model) if config.compile else trainee.model
     max_steps = DRY_RUN_STEPS if config.dry_run else config.max_steps
-    fixed = data.to_float(test.images[: IMAGE_GRID_PER_ROW * IMAGE_GRID_ROWS])
+    fixed = mnist.to_float(test.images[: IMAGE_GRID_PER_ROW * IMAGE_GRID_ROWS])
     last_elbo = None  # the served model's test ELBO, once an epoch has measured it
     with StopFlag() as stop:
         max_seconds = 60 * config.max_minutes if config.max_minutes else None

@@ -24,14 +24,14 @@ from typing import Any
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
-from ..data import DEFAULT_DATA_DIR
 from ..errors import ConfigError
 from ..evaluation.report import describe_profiles
-from ..model_config import MODEL_FIELDS, ModelConfig, check_value, option
-from ..model_files import parse_strict_json
-from ..regular_files import read_plain_file
+from ..files.mnist import DEFAULT_DATA_DIR
+from ..files.model_files import parse_strict_json
+from ..files.regular_files import read_plain_file
+from ..model.config import MODEL_FIELDS, ModelConfig, check_value, option
+from ..model.device import DEVICE_HELP
 from .augmentation import MAX_SHIFT
-from .control import DEVICE_HELP
 from .genzoo import read_genzoo_ini
 
 SAVED_OPTIONS = "train_config.json"

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from safetensors import SafetensorError
 
-from ..atomic import remove_stale_temporaries
 from ..errors import ConfigError, DataNotFoundError, DivergenceError, InvalidModelError, WriteError
-from ..regular_files import plain_child
+from ..files.atomic import remove_stale_temporaries
+from ..files.regular_files import plain_child
 from . import checkpoints
 from .options import SAVED_OPTIONS, TrainConfig
 

@@ -10,18 +10,18 @@ from typing import Any
 
 import torch
 
-from .. import data
 from ..errors import ConfigError, InvalidModelError
-from ..model import VAE
-from ..model_config import MODEL_FIELDS
-from ..priors import NUM_CLASSES
+from ..files import mnist
+from ..model.config import MODEL_FIELDS
+from ..model.priors import NUM_CLASSES
+from ..model.vae import VAE
 from . import checkpoints
 from .augmentation import ShiftAugmentation, shift_of
 from .options import RESUME_FIXED, TrainConfig, saved_run_options
 from .trainee import Trainee
 
 
-def start_run(config: TrainConfig, train: data.MnistSplit, map_points: int) -> Trainee:
+def start_run(config: TrainConfig, train: mnist.MnistSplit, map_points: int) -> Trainee:
     """A new run's trainee, on the device of `train`."""
     model, augmentation, optimizer = start_model(config, train, map_points)
     generator = torch.Generator(device=train.images.device).manual_seed(config.seed)
@@ -83,7 +83,7 @@ def make_optimizer(
 
 
 def start_model(
-    config: TrainConfig, train: data.MnistSplit, map_points: int
+    config: TrainConfig, train: mnist.MnistSplit, map_points: int
 ) -> tuple[VAE, ShiftAugmentation | None, torch.optim.Optimizer]:
     """A new run's model on the device of `train` (the --init-from weights, when given), its
     shift biases (None without --augment-shift) and its optimiser. A class mixture is
@@ -164,10 +164,10 @@ def check_model_options(
         raise ConfigError(f"{what} was trained with different model options ({detail}); {advice}")
 
 
-def resume_position(config: TrainConfig, train: data.MnistSplit) -> dict[str, Any]:
+def resume_position(config: TrainConfig, train: mnist.MnistSplit) -> dict[str, Any]:
     """What a checkpoint of this run records about its position, for `check_resume_position`:
     the RESUME_FIXED options and the training data's fingerprint."""
-    return {**{k: getattr(config, k) for k in RESUME_FIXED}, "data": data.fingerprint(train)}
+    return {**{k: getattr(config, k) for k in RESUME_FIXED}, "data": mnist.fingerprint(train)}
 
 
 def check_resume_position(config: TrainConfig, saved: dict[str, Any], now: dict[str, Any]) -> None:

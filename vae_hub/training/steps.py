@@ -8,16 +8,16 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from .. import data
 from ..errors import DivergenceError
-from ..losses import elbo_loss
-from ..model import VAE
-from ..schedules import cosine, kl_weight
+from ..files import mnist
+from ..model.losses import elbo_loss
+from ..model.vae import VAE
 from . import checkpoints
 from .augmentation import ShiftAugmentation
 from .averaging import update_ema
 from .control import Limits
 from .options import TrainConfig
+from .schedules import cosine, kl_weight
 from .trainee import Trainee
 
 LOG_EVERY = 50  # steps between reads of the running loss (each read is a host sync)
@@ -62,7 +62,7 @@ def train_step(
 def train_one_epoch(
     trainee: Trainee,
     step_fn: torch.nn.Module,
-    train: data.MnistSplit,
+    train: mnist.MnistSplit,
     config: TrainConfig,
     limits: Limits,
 ) -> bool:
@@ -78,15 +78,15 @@ def train_one_epoch(
     state = trainee.state
     trainee.model.train()
     device = train.images.device
-    per_epoch = data.num_batches(len(train), config.batch_size)
-    order = data.epoch_permutation(len(train), config.seed, state.epoch, device)
+    per_epoch = mnist.num_batches(len(train), config.batch_size)
+    order = mnist.epoch_permutation(len(train), config.seed, state.epoch, device)
     sums = EpochSums(state, device)
     bar = _epoch_bar(config, state, per_epoch)
     started = time.monotonic()
     finished = True
     try:
-        for idx in data.batch_indices(order, config.batch_size, start=state.batch):
-            x = data.as_batch(train.images[idx], config.binarized, trainee.generator)
+        for idx in mnist.batch_indices(order, config.batch_size, start=state.batch):
+            x = mnist.as_batch(train.images[idx], config.binarized, trainee.generator)
             reconstruction, kl = train_step(
                 trainee.model, step_fn, trainee.optimizer, x, train.labels[idx], config,
                 state.step, per_epoch, trainee.generator, ema=trainee.ema,

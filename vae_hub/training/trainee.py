@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from ..model import VAE
+from ..model.vae import VAE
 from . import checkpoints
 from .augmentation import ShiftAugmentation
 from .averaging import sync_buffers

@@ -32,7 +32,7 @@ from huggingface_hub.errors import (
 )
 from safetensors import SafetensorError, safe_open
 
-from .errors import InvalidModelError, ModelNotFoundError, UnsafeFileError
+from ..errors import InvalidModelError, ModelNotFoundError, UnsafeFileError
 from .regular_files import open_regular, read_regular_bytes, reopenable_path
 
 CONFIG_NAME = "config.json"

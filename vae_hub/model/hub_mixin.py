@@ -19,11 +19,12 @@ from huggingface_hub import ModelCard, PyTorchModelHubMixin
 from safetensors.torch import save_model
 from torch import nn
 
-from . import architectures, flow, model_files
-from .atomic import usual_file_mode
-from .errors import InvalidModelError
-from .model_config import ModelConfig
-from .model_files import CONFIG_NAME, WEIGHTS_NAME, TensorSpec
+from ..errors import InvalidModelError
+from ..files import model_files
+from ..files.atomic import usual_file_mode
+from ..files.model_files import CONFIG_NAME, WEIGHTS_NAME, TensorSpec
+from . import flow, networks
+from .config import ModelConfig
 from .priors import NUM_CLASSES
 
 CARD_TEMPLATE = resources.files("vae_hub").joinpath("templates", "MODEL_CARD.md").read_text()
@@ -63,7 +64,7 @@ class VAEHubMixin(PyTorchModelHubMixin):
             "project_url": project_url(),
             "model_id": "path/to/this/folder",
             "config": config,
-            "arch_description": architectures.describe(config),
+            "arch_description": networks.describe(config),
             "posterior": flow.describe(config["flow_steps"]),
             "prior_description": self.prior.describe(),
             "prior_phrases": self.prior.phrases(flow=bool(config["flow_steps"])),

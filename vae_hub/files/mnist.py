@@ -17,7 +17,7 @@ import torch
 import torchvision
 from safetensors.torch import load_file
 
-from .errors import DataNotFoundError
+from ..errors import DataNotFoundError
 
 DEFAULT_DATA_DIR = "./MNIST_dataset"
 IDX_FILES = (

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .data import MnistSplit, to_float
-from .model import VAE, inference
+from ..files.mnist import MnistSplit, to_float
+from ..model.vae import VAE, inference
 
 
 def embed_split(model: VAE, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:

@@ -12,7 +12,7 @@ import os
 from importlib import resources
 from pathlib import Path
 
-from .errors import ModelNotFoundError
+from ..errors import ModelNotFoundError
 
 BUNDLED_FOLDER = "pretrained"
 MODEL_ENV = "VAE_HUB_MODEL"

@@ -17,11 +17,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import architectures
-from .architectures import IMAGE_SHAPE, NetworkBiases
+from . import networks
+from .config import ModelConfig
 from .flow import IAF
 from .hub_mixin import CARD_TEMPLATE, VAEHubMixin
-from .model_config import ModelConfig
+from .networks import IMAGE_SHAPE, NetworkBiases
 from .posterior import Posterior
 from .priors import build_prior
 
@@ -57,7 +57,7 @@ class VAE(
         self._options = config.resolved()  # what config.json says: hidden_dim resolved
         self.latent_dim = config.latent_dim
         self.binarized = config.binarized
-        self.encoder, self.decoder = architectures.build(self._options)
+        self.encoder, self.decoder = networks.build(self._options)
         self.flow = (
             IAF(config.latent_dim, self._options["hidden_dim"], config.flow_steps, FLOW_HIDDEN_DIM)
             if config.flow_steps

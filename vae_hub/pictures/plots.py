@@ -14,7 +14,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from torchvision.utils import make_grid, save_image
 
-from .atomic import atomic_path
+from ..files.atomic import atomic_path
 
 
 def image_grid(images: torch.Tensor, nrow: int, padding: int = 2) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""One pure function per demo capability: sample, interpolate, generate a digit, reconstruct.
+"""Drawing digits from the model: new ones from the prior, a chosen digit, a walk between
+two digits or two codes (pictures in: `reconstruction.py`).
 
 Each returns images as float tensors (N, 1, 28, 28) in [0, 1] (Bernoulli means, i.e.
 sigmoid of the decoder's logits) and writes no files. Randomness comes from a private
@@ -10,14 +11,11 @@ same latents on every device.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
 
 import torch
 
-from .model import VAE, inference
-from .pictures import to_model_input
-from .priors import NUM_CLASSES
+from ..model.priors import NUM_CLASSES
+from ..model.vae import VAE, inference
 
 MAX_IMAGES = 4096
 METHODS = ("linear", "slerp")
@@ -116,39 +114,6 @@ def interpolate_latents(
             s = torch.sin(omega)
             return ((torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / s).float()
     return ((1 - t) * a + t * b).float()
-
-
-def embed_picture(model: VAE, picture: Any) -> torch.Tensor:
-    """The centre of q(z|x) of one picture (any format `pictures.to_model_input` takes) -> (D,)."""
-    x = to_model_input(picture)[None]  # (1, 1, 28, 28)
-    with inference(model):
-        return model.encode(x).centre()[0].float().cpu()
-
-
-def interpolate(
-    model: VAE, a: Any, b: Any, steps: int = 10, method: str = "linear"
-) -> torch.Tensor:
-    """Frames morphing image `a` into image `b`: decode `steps` latents between their means,
-    both ends included -> (steps, 1, 28, 28)."""
-    z = interpolate_latents(embed_picture(model, a), embed_picture(model, b), steps, method)
-    return decode_images(model, z)
-
-
-@dataclass(frozen=True)
-class Reconstruction:
-    """What `reconstruct` saw and made."""
-
-    input: torch.Tensor  # (1, 28, 28): the image after MNIST-style preparation
-    reconstruction: torch.Tensor  # (1, 28, 28): decoded from the latent mean
-    latent_mean: torch.Tensor  # (D,)
-
-
-def reconstruct(model: VAE, image: Any) -> Reconstruction:
-    """Encode any digit image (any size; grey, RGB or RGBA; black-on-white or
-    white-on-black) and decode its latent mean."""
-    x = to_model_input(image)
-    mu = embed_picture(model, x)
-    return Reconstruction(x, decode_images(model, mu[None])[0], mu)
 
 
 def digit_transit(

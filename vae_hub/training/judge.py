@@ -10,10 +10,10 @@ from safetensors.torch import save_file
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..atomic import atomic_path
-from ..data import MnistSplit, to_float
-from ..schedules import cosine
-from .judge import MnistClassifier
+from ..evaluation.judge import Judge
+from ..files.atomic import atomic_path
+from ..files.mnist import MnistSplit, to_float
+from .schedules import cosine
 
 LEARNING_RATE = 1e-3
 
@@ -24,11 +24,11 @@ def train_judge(
     batch_size: int = 128,
     seed: int = 0,
     progress: bool = False,
-) -> MnistClassifier:
+) -> Judge:
     """Adam with a cosine-decayed learning rate; small random shifts keep it honest on
     slightly off-centre samples."""
     torch.manual_seed(seed)
-    model = MnistClassifier()
+    model = Judge()
     optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
     generator = torch.Generator().manual_seed(seed)
     per_epoch = len(train) // batch_size
@@ -56,7 +56,7 @@ def _shift(x: torch.Tensor, generator: torch.Generator, pixels: int = 2) -> torc
     return torch.roll(x, shifts=(dy, dx), dims=(2, 3))
 
 
-def save_judge(model: MnistClassifier, path: str | Path, test_accuracy: float) -> Path:
+def save_judge(model: Judge, path: str | Path, test_accuracy: float) -> Path:
     """Write the judge's weights atomically, its test accuracy in the file's metadata."""
     with atomic_path(path) as tmp:
         save_file(model.state_dict(), str(tmp), metadata={"test_accuracy": f"{test_accuracy:.4f}"})

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import UnsafeFileError
+from ..errors import UnsafeFileError
 
 NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
 NON_BLOCKING = getattr(os, "O_NONBLOCK", 0)

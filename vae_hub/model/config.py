@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .architectures import ARCHITECTURES
+from .networks import ARCHITECTURES
 from .priors import PRIORS
 
 DEFAULT_HIDDEN_DIM = {"conv": 256, "genzoo": 256, "mlp": 400}
