@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 
 from vae_hub import VAE
+from vae_hub.cli.common import ArgumentParser, guarded
 from vae_hub.demo.page import build_demo, serve
-from vae_hub.errors import InvalidModelError, PortError
+from vae_hub.errors import InvalidModelError
 from vae_hub.files.bundled import default_model
 
 DEFAULT_MODEL: str | None = None  # `vae-hub space` writes the Space's model here
@@ -30,9 +31,7 @@ def create_demo(model: str | None = None):
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python app.py", description=__doc__.splitlines()[0], allow_abbrev=False
-    )
+    parser = ArgumentParser(prog="python app.py", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--model",
         default=None,
@@ -53,18 +52,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        page = demo if demo is not None and args.model is None else create_demo(args.model)
-    except InvalidModelError as e:
-        print(f"error: cannot load the model: {e}", file=sys.stderr)
-        return 2
-    try:
+    """Serve the page until Ctrl-C; a bad option, model or port is one line and exit 2."""
+
+    def run() -> int:
+        args = parse_args(argv)
+        try:
+            page = demo if demo is not None and args.model is None else create_demo(args.model)
+        except InvalidModelError as e:
+            raise InvalidModelError(f"cannot load the model: {e}") from e
         serve(page, args.host, args.port)
-    except PortError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+        return 0
+
+    return guarded(run)
 
 
 try:  # module level, so `from app import demo` works for tests and `gradio app.py` reloads

@@ -644,3 +644,38 @@ def test_the_cards_pictures_are_not_left_as_captions_without_pictures():
     shown = card_html(BUNDLED)
     assert "<img" not in shown and "One row per digit" not in shown
     assert "<h2>Pictures</h2>" in shown and "<h2>Limitations</h2>" in shown
+
+
+def test_ctrl_c_stops_app_py_with_one_line_and_exit_130():
+    """The server answers, then a real SIGINT stops it: one line, the shell's code for it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from vae_hub.cli.loadtest import free_port
+
+    from .conftest import ROOT
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py"), "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as page:
+                    assert page.status == 200
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, "no page"
+                time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "interrupted (Ctrl-C)" and "Traceback" not in err

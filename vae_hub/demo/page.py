@@ -21,6 +21,7 @@ import functools
 import inspect
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -440,13 +441,21 @@ def launch_kwargs(demo: gr.Blocks) -> dict:
 
 
 def serve(demo: gr.Blocks, host: str, port: int) -> None:
-    """Queue `demo` and serve it on host:port until stopped. A port that cannot be
-    listened on is a PortError naming it (Gradio's own error is a traceback)."""
+    """Queue `demo` and serve it on host:port until Ctrl-C (a KeyboardInterrupt, after the
+    server is closed). A port that cannot be listened on is a PortError naming it (Gradio's
+    own error is a traceback)."""
     page = queued(demo)
     try:
-        page.launch(server_name=host, server_port=port, **launch_kwargs(page))
+        page.launch(
+            server_name=host, server_port=port, prevent_thread_lock=True, **launch_kwargs(page)
+        )
     except OSError as e:
         raise PortError(port_problem(host, port)) from e
+    try:  # Gradio serves from its own threads; this one waits for Ctrl-C, which it re-raises
+        while True:
+            time.sleep(3600)
+    finally:
+        page.close()
 
 
 def port_problem(host: str, port: int) -> str:
