@@ -14,6 +14,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from huggingface_hub.utils import logging as hf_logging
+
 from ..errors import (
     ConfigError,
     DataNotFoundError,
@@ -112,7 +114,10 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def guarded(fn: Callable[[], int]) -> int:
     """Run `fn`, turning the errors a user can fix into one line on stderr and exit code 2,
-    and Ctrl-C into one line and exit code 130 (the shell's code for SIGINT)."""
+    and Ctrl-C into one line and exit code 130 (the shell's code for SIGINT). huggingface_hub's
+    own log lines (each retry of an unreachable Hub) are left out: the error that follows
+    says what happened, in one line."""
+    hf_logging.set_verbosity_error()
     try:
         return fn()
     except USER_ERRORS as e:
