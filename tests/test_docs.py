@@ -3,6 +3,8 @@ bundled model that their prose quotes is the one its metrics.json or training.js
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from .docs import BLOCK, PAGES, ROOT, formatted, generated, unmarked_numbers, wrong_markers
@@ -42,3 +44,26 @@ def test_stale_and_unmarked_numbers_are_caught():
     assert wrong_markers(f"the ELBO is <!--bundled:negative_elbo-->{elbo} nats") == []
     assert unmarked_numbers(f"the bundled model reaches {elbo} nats") != []
     assert unmarked_numbers(f"it reaches <!--other-model-->{elbo} nats, {elbo}1 too") == []
+
+
+SHIPPED_TEXT = [
+    *PAGES,
+    *sorted((ROOT / "configs").iterdir()),
+    *sorted((ROOT / "vae_hub" / "pretrained").glob("*.json")),
+    ROOT / "vae_hub" / "pretrained" / "README.md",
+]
+# What a path of the machine the project was written on looks like: its data folder beside
+# the clone, or an absolute path into a home, work or temporary folder.
+MACHINE_PATH = re.compile(r"\.\./shared\b|(?<![\w.])/(?:work|home|root|tmp)/[\w.-]+")
+
+
+@pytest.mark.parametrize("document", SHIPPED_TEXT, ids=page_id)
+def test_no_shipped_document_names_a_path_of_this_machine(document):
+    text = document.read_text(encoding="utf-8")
+    assert MACHINE_PATH.findall(text) == [], page_id(document)
+
+
+def test_a_machine_path_is_caught():
+    assert MACHINE_PATH.findall('"data_dir": "../shared/data"') != []
+    assert MACHINE_PATH.findall("--data-dir /home/ann/mnist") != []
+    assert MACHINE_PATH.findall("--data-dir ./MNIST_dataset") == []
