@@ -32,6 +32,7 @@ from ..capabilities.generation import digit_temperature
 from ..errors import InvalidModelError, PortError
 from ..model.vae import VAE
 from .bodies import MAX_BODY, BodyLimit
+from .browser import HEAD, BrowserSide, page_data, png_bytes
 from .inputs import Click, checked_picture_input, example_digit, sketch_to_image
 from .intro import TITLE, card_html, header
 from .params import (
@@ -69,6 +70,24 @@ DIGITS = [str(d) for d in range(10)]
 LIVE = {"trigger_mode": "always_last", "show_progress": "minimal"}
 QUIET = {"trigger_mode": "always_last", "show_progress": "hidden", "api_visibility": "private"}
 OFFER = {**LIVE, "api_visibility": "private"}
+# An event's first step, in the page: when the browser side draws the result itself
+# (`static/browser.js`), it stops the event before its server request; otherwise (not
+# loaded yet, or cannot be) the event goes on to the server. Throwing is how a Gradio event
+# stops: the steps chained with `.success` do not run.
+IN_BROWSER_FIRST = """(...values) => {
+  if (window.vaeHub?.handles("%s", values)) throw new Error("drawn in the browser");
+  return values;
+}"""
+
+
+def _browser_first(triggers, name: str, inputs: list, fn, outputs, **kwargs):
+    """Bind `fn` (inputs -> outputs, on the server) to `triggers`, after the page's browser
+    side had its chance to draw the result without a request (IN_BROWSER_FIRST)."""
+    check = gr.on(
+        triggers, None, inputs, None, js=IN_BROWSER_FIRST % name,
+        trigger_mode="always_last", show_progress="hidden", queue=False,
+    )  # fmt: skip
+    return check.success(fn, inputs, outputs, **kwargs)
 
 
 def _guard(fn):
@@ -104,10 +123,10 @@ def _picture(label: str, value: Any = None, **kwargs) -> gr.Image:
     return gr.Image(value=value, label=label, type="filepath", interactive=False, **options)
 
 
-def _map(label: str, value: Any) -> gr.Image:
+def _map(label: str, value: Any, **kwargs) -> gr.Image:
     """The latent map: drawn at the size it is shown (never upscaled, so a click's pixel
     is the picture's pixel, as Gradio's select event computes it)."""
-    return _picture(label, value, elem_classes="latent-map")
+    return _picture(label, value, elem_classes="latent-map", **kwargs)
 
 
 def _sketchpad(label: str, **kwargs) -> gr.Sketchpad:
@@ -141,6 +160,7 @@ def build_demo(
     gr.set_static_paths([store.folder])  # served as they are: written once, never changed
     tabs = Tabs(model, store)
     first = _first_pictures(tabs)
+    browser = BrowserSide(model, source, page_data(tabs), png_bytes(tabs.map.picture))
     with gr.Blocks(title=TITLE, delete_cache=CACHE_LIFETIME) as demo:
         gr.Markdown(header(model, source))
         card = card_html(source)  # rendered without raw HTML: shown as it is
@@ -155,6 +175,7 @@ def build_demo(
         _explore_tab(tabs, first)
         if os.environ.get(LOADTEST_ENV) == "1" if loadtest is None else loadtest:
             _baselines(first["sample"])
+    demo.vae_hub_browser = browser
     return demo
 
 
@@ -205,16 +226,19 @@ def _sample_tab(tabs: Tabs, first: dict) -> None:
                 seed = _seed()
                 temperature = _temperature(1.0, "Temperature (scale of the latent noise)")
                 random_btn = gr.Button("Random seed", variant="primary")
-                seed_used = gr.Markdown(first["seed_text"])
+                seed_used = gr.Markdown(first["seed_text"], elem_id="sample-seed-used")
                 make = gr.Button("Make a PNG (4x) of these digits", size="sm")
                 download = _download_button(first["sample_download"])
             with gr.Column(scale=2, min_width=280):
-                samples = _picture("New digits from the prior", first["sample"])
+                samples = _picture(
+                    "New digits from the prior", first["sample"], elem_id="sample-picture"
+                )
         controls = [grid, seed, temperature]
-        gr.on(
+        _browser_first(
             [grid.input, seed.input, temperature.input],
-            _guard(tabs.sample),
+            "sample",
             controls,
+            _guard(tabs.sample),
             [samples, seed_used],
             api_name="sample",
             **LIVE,
@@ -247,12 +271,16 @@ def _digit_tab(tabs: Tabs, first: dict) -> None:
                 make = gr.Button("Make a PNG (4x) of these digits", size="sm")
                 download = _download_button(first["digit_download"])
             with gr.Column(scale=2, min_width=280):
-                digits = _picture("From that digit's region of latent space", first["digit"])
+                digits = _picture(
+                    "From that digit's region of latent space", first["digit"],
+                    elem_id="digit-picture",
+                )  # fmt: skip
         controls = [which, grid, seed, temperature]
-        gr.on(
+        _browser_first(
             [which.input, grid.input, seed.input, temperature.input],
-            _guard(tabs.digit),
+            "digit",
             controls,
+            _guard(tabs.digit),
             digits,
             api_name="digit",
             **LIVE,
@@ -358,9 +386,10 @@ def _explore_tab(tabs: Tabs, first: dict) -> None:
         )
         with gr.Row():
             with gr.Column(scale=3, min_width=280):
-                where = _map("Latent map: click to move", first["explore_map"])
+                where = _map("Latent map: click to move", first["explore_map"],
+                             elem_id="explore-map")  # fmt: skip
             with gr.Column(scale=2, min_width=200):
-                digit_out = _picture("The digit there", first["explore"])
+                digit_out = _picture("The digit there", first["explore"], elem_id="explore-digit")
                 start = gr.Radio(DIGITS, value="3", label="Start from the centre of")
                 offsets = [
                     gr.Slider(-EXPLORE_RANGE, EXPLORE_RANGE, value=0.0, step=0.1,
@@ -379,10 +408,11 @@ def _explore_tab(tabs: Tabs, first: dict) -> None:
             return (*tabs.map_position(*pair_in("click position", event.index)), *zeros)
 
         # The digit first (one small picture: the endpoint API users call), then the star.
-        moved = gr.on(
+        moved = _browser_first(
             [o.input for o in offsets],
-            _guard(tabs.explore),
+            "explore",
             inputs,
+            _guard(tabs.explore),
             digit_out,
             api_name="explore",
             **LIVE,
@@ -431,12 +461,18 @@ def launch_kwargs(demo: gr.Blocks) -> dict:
         Middleware(BodyLimit, max_body=MAX_BODY, max_upload=MAX_UPLOAD),
         Middleware(ResultStreams, shares=VisitorShares.of(demo)),
     ]
+    browser = getattr(demo, "vae_hub_browser", None)
+    routes = []
+    if browser is not None:
+        browser.start()
+        routes = browser.routes()
     return {
         "css": CSS,
+        "head": HEAD if browser is not None else None,
         "max_file_size": MAX_UPLOAD,
         "show_error": False,
         "state_session_capacity": SESSIONS,
-        "app_kwargs": {"middleware": middleware},
+        "app_kwargs": {"middleware": middleware, "routes": routes},
     }
 
 

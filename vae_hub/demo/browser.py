@@ -1,0 +1,161 @@
+"""What the page needs to decode in the visitor's browser, and the routes that serve it.
+
+The browser side (`static/browser.js`) runs the model's decoder with ONNX Runtime Web, so
+moving over the Explore map or a slider redraws at the screen's rate without a request. It
+needs, once per visit: the runtime (`runtime.py`), the decoder as ONNX (the model folder's
+`decoder.onnx`, else one exported from the loaded weights in the background), and small JSON
+of the codes the tabs move between (the map's points, the main directions, the digits'
+centres, the prior as a mixture). All of it is served under `/vae-hub/`, read-only and
+fixed for the server's life. Until a part is ready, or if the visitor's browser cannot run
+it, the page uses the server: every event keeps its server path and `api_name`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import torch
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..errors import UnsafeFileError
+from ..files.regular_files import read_regular_bytes
+from ..model.onnx import DECODER_ONNX, export_decoder
+from ..model.vae import VAE
+from .params import EXPLORE_RANGE
+from .runtime import BrowserRuntime
+
+PREFIX = "/vae-hub"
+STATIC = Path(__file__).parent / "static"
+SCRIPTS = ("browser.js", "sampling.js")  # the browser side's ES modules
+MAX_DECODER = 64 * 2**20  # bytes of a model folder's decoder.onnx served to visitors
+# Loads the browser side relative to the page, so it works under a proxy's path prefix too;
+# any failure leaves the page on its server path.
+HEAD = """<script type="module">
+import(new URL("vae-hub/browser.js", document.baseURI).href)
+  .then((m) => m.start(new URL("vae-hub/", document.baseURI).href))
+  .catch((e) => console.info("vae-hub: pictures come from the server:", e));
+</script>"""
+
+
+def _rounded(t: torch.Tensor, digits: int = 5) -> list:
+    """A tensor as nested lists of floats with `digits` significant digits (small JSON)."""
+    return [float(f"{v:.{digits}g}") for v in t.flatten().tolist()]
+
+
+def page_data(tabs: Any, sampling: dict | None = None) -> dict:
+    """The codes the tabs move between, as JSON: the latent map (its points' positions and
+    latent means, and where its plotting box sits in the picture), the Explore directions
+    and spreads, each digit's centre, and the prior's mixtures (`sampling`)."""
+    points, frame = tabs.map.points, tabs.map.frame
+    model: VAE = tabs.model
+    digits = model.prior.can_draw_digits
+    return {
+        "latent_dim": model.latent_dim,
+        "map": {
+            "size": list(tabs.map.picture.size),
+            "frame": [frame.left, frame.top, frame.side, frame.x_min, frame.y_min, frame.span],
+            "xy": _rounded(points.xy),
+            "mu": _rounded(points.mu),
+        },
+        "explore": {
+            "directions": _rounded(tabs.directions),
+            "spreads": _rounded(tabs.spreads),
+            "range": EXPLORE_RANGE,
+            "centres": [_rounded(model.prior.digit_centre(d).detach().cpu()) for d in range(10)]
+            if digits
+            else None,
+        },
+        "sampling": sampling,
+    }
+
+
+class BrowserSide:
+    """The files served under PREFIX for one page: fixed bytes, each gzipped once."""
+
+    def __init__(self, model: VAE, source: str, data: dict, map_png: bytes, runtime=None):
+        self.runtime = runtime or BrowserRuntime()
+        self.problem: str | None = None
+        data = {**data, "runtime": f"onnxruntime-web-{self.runtime.version}/"}
+        self._fixed = {
+            "page.json": (json.dumps(data, separators=(",", ":")).encode(), "application/json"),
+            "map.png": (map_png, "image/png"),
+            **{name: ((STATIC / name).read_bytes(), "text/javascript") for name in SCRIPTS
+               if (STATIC / name).exists()},
+        }  # fmt: skip
+        self._gzipped = {name: gzip.compress(body) for name, (body, _) in self._fixed.items()}
+        self._decoder: bytes | None = None
+        self._model, self._source = model, source
+        self._started = False
+
+    def start(self) -> None:
+        """Fetch the runtime and find or export the decoder, in the background."""
+        if self._started:
+            return
+        self._started = True
+        self.runtime.start()
+        threading.Thread(target=self._prepare_decoder, name="decoder.onnx", daemon=True).start()
+
+    def _prepare_decoder(self) -> None:
+        try:
+            self._decoder = folder_decoder(self._source) or exported_decoder(self._model)
+        except (OSError, ValueError, RuntimeError, UnsafeFileError) as e:
+            self.problem = f"the page decodes on the server: no decoder.onnx ({e})"
+
+    def routes(self) -> list[Route]:
+        return [Route(PREFIX + "/{name:path}", self._serve, methods=["GET", "HEAD"])]
+
+    async def _serve(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        gzip_ok = "gzip" in request.headers.get("accept-encoding", "")
+        runtime_dir = f"onnxruntime-web-{self.runtime.version}/"
+        if name in self._fixed:
+            body, media = self._fixed[name]
+            zipped = self._gzipped[name] if gzip_ok else None
+            return _response(body, zipped, media, "no-cache")
+        if name == DECODER_ONNX and self._decoder is not None:
+            return _response(self._decoder, None, "application/octet-stream", "no-cache")
+        if name.startswith(runtime_dir) and name[len(runtime_dir) :] in self.runtime.files():
+            body, zipped, media = self.runtime.files()[name[len(runtime_dir) :]]
+            immutable = "public, max-age=31536000, immutable"  # the path names the version
+            return _response(body, zipped if gzip_ok else None, media, immutable)
+        return Response("not here (yet)", status_code=404, media_type="text/plain")
+
+
+def _response(body: bytes, zipped: bytes | None, media: str, cache: str) -> Response:
+    headers = {"Cache-Control": cache, "Vary": "Accept-Encoding"}
+    if zipped is not None:
+        headers["Content-Encoding"] = "gzip"
+    return Response(zipped if zipped is not None else body, media_type=media, headers=headers)
+
+
+def folder_decoder(source: str) -> bytes | None:
+    """The bytes of a local model folder's decoder.onnx (a regular file, at most
+    MAX_DECODER bytes); None for a Hub repo or a folder without one. Only ever sent to
+    browsers: the server never runs it."""
+    path = Path(source) / DECODER_ONNX
+    if not Path(source).is_dir() or not os.path.lexists(path):
+        return None
+    return read_regular_bytes(path, max_bytes=MAX_DECODER)
+
+
+def exported_decoder(model: VAE) -> bytes:
+    """The decoder of the loaded weights as ONNX bytes (for a model saved without one)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / DECODER_ONNX
+        export_decoder(model, path)
+        return path.read_bytes()
+
+
+def png_bytes(picture) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, format="png")
+    return buffer.getvalue()

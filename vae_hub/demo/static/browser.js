@@ -1,0 +1,373 @@
+// The page's browser side: decode latent codes with ONNX Runtime Web (WASM, one thread) and
+// draw the pictures in place, so moving over the Explore map or a slider needs no request.
+//
+// The page's events ask `window.vaeHub.handles(name, values)` first; it answers true when it
+// has drawn the result here, and the event then stops before its server request. Until the
+// runtime and the decoder are loaded, or if they cannot be, it answers false and every event
+// goes to the server as before. Nothing here is needed for the page to work.
+
+const DIGIT_SCALE = 8; // a single digit, as the server draws it (figures.DIGIT_SCALE)
+const SHOW_SCALE = 2; // grids (figures.SHOW_SCALE)
+const PAD = 2; // torchvision's make_grid padding, in 28 px units, pad value 0.5
+const RETRIES = 30; // parts still being prepared by the server: try again every 2 s
+
+const state = { ready: false, handlers: {} };
+window.vaeHub = {
+  handles(name, values) {
+    const handler = state.ready && state.handlers[name];
+    if (!handler) return false;
+    try {
+      return handler(values) !== false;
+    } catch (error) {
+      console.warn("vae-hub: drawn by the server instead:", error);
+      return false;
+    }
+  },
+  get ready() {
+    return state.ready;
+  },
+  stats: { decodes: 0, decodeMs: [] },
+};
+
+async function fetchWhenReady(url) {
+  for (let i = 0; i < RETRIES; i++) {
+    const response = await fetch(url);
+    if (response.ok) return response;
+    if (response.status !== 404) throw new Error(`${url}: HTTP ${response.status}`);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
+  throw new Error(`${url} is not available`);
+}
+
+export async function start(base) {
+  const data = await (await fetch(base + "page.json")).json();
+  const runtime = base + data.runtime;
+  const ort = await import(runtime + "ort.wasm.min.mjs");
+  ort.env.wasm.wasmPaths = runtime;
+  ort.env.wasm.numThreads = 1; // threads need cross-origin isolation, which Spaces do not send
+  ort.env.wasm.proxy = false;
+  const model = new Uint8Array(await (await fetchWhenReady(base + "decoder.onnx")).arrayBuffer());
+  const session = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
+  const decoder = new Decoder(ort, session, data.latent_dim);
+  await decoder.decode(new Float32Array(data.latent_dim), 1); // compile before the first move
+  const sampling = data.sampling ? await import(base + "sampling.js") : null;
+  const mapPicture = await loadImage(base + "map.png");
+  installExplore(decoder, data, mapPicture);
+  if (sampling) installSampling(decoder, data, sampling);
+  state.ready = true;
+  document.documentElement.dataset.vaeHubDecoder = "browser";
+}
+
+// --- decoding ---------------------------------------------------------------------------
+
+class Decoder {
+  constructor(ort, session, dim) {
+    this.ort = ort;
+    this.session = session;
+    this.dim = dim;
+    this.busy = Promise.resolve();
+  }
+
+  // codes (n * dim) -> pixels (n * 784) in [0, 1]; one run at a time on the session
+  decode(codes, n) {
+    const run = this.busy.then(async () => {
+      const t0 = performance.now();
+      const z = new this.ort.Tensor("float32", codes, [n, this.dim]);
+      const out = await this.session.run({ z });
+      window.vaeHub.stats.decodes += 1;
+      window.vaeHub.stats.decodeMs.push(performance.now() - t0);
+      return out.pixels.data;
+    });
+    this.busy = run.catch(() => {});
+    return run;
+  }
+}
+
+// Draws what `draw()` makes, the newest request only: while one drawing is on its way,
+// further requests replace each other, so a fast pointer never builds a backlog.
+class LatestOnly {
+  constructor(draw) {
+    this.draw = draw;
+    this.pending = null;
+    this.running = false;
+  }
+
+  request(args) {
+    this.pending = args;
+    if (!this.running) this.run();
+  }
+
+  async run() {
+    this.running = true;
+    while (this.pending !== null) {
+      const args = this.pending;
+      this.pending = null;
+      try {
+        await this.draw(args);
+      } catch (error) {
+        console.warn("vae-hub:", error);
+      }
+    }
+    this.running = false;
+  }
+}
+
+// --- pictures ---------------------------------------------------------------------------
+
+function loadImage(url) {
+  return new Promise((resolve, reject) => {
+    const image = new Image();
+    image.onload = () => resolve(image);
+    image.onerror = reject;
+    image.src = url;
+  });
+}
+
+// pixels of n digits -> a grey canvas laid out as the server's grids (make_grid: one digit
+// alone is unpadded; several are in rows of `nrow` with 2 px of grey between them)
+function gridCanvas(pixels, n, nrow, scale) {
+  const cols = Math.min(nrow, n);
+  const rows = Math.ceil(n / cols);
+  const pad = n === 1 ? 0 : PAD;
+  const width = cols * (28 + pad) + pad;
+  const height = rows * (28 + pad) + pad;
+  const small = new ImageData(width, height);
+  small.data.fill(255);
+  for (let i = 0; i < width * height; i++) small.data[4 * i] = 128;
+  for (let k = 0; k < n; k++) {
+    const x0 = (k % cols) * (28 + pad) + pad;
+    const y0 = Math.floor(k / cols) * (28 + pad) + pad;
+    for (let y = 0; y < 28; y++) {
+      for (let x = 0; x < 28; x++) {
+        const p = pixels[k * 784 + y * 28 + x];
+        small.data[4 * ((y0 + y) * width + x0 + x)] = Math.round(Math.min(Math.max(p, 0), 1) * 255);
+      }
+    }
+  }
+  for (let i = 0; i < width * height; i++) {
+    small.data[4 * i + 1] = small.data[4 * i + 2] = small.data[4 * i];
+  }
+  const canvas = document.createElement("canvas");
+  canvas.width = width;
+  canvas.height = height;
+  canvas.getContext("2d").putImageData(small, 0, 0);
+  if (scale === 1) return canvas;
+  const big = document.createElement("canvas");
+  big.width = width * scale;
+  big.height = height * scale;
+  const context = big.getContext("2d");
+  context.imageSmoothingEnabled = false;
+  context.drawImage(canvas, 0, 0, big.width, big.height);
+  return big;
+}
+
+function show(elemId, canvas) {
+  const image = document.querySelector(`#${elemId} img`);
+  if (!image) return false;
+  image.src = canvas.toDataURL("image/png");
+  return true;
+}
+
+// --- the latent map ---------------------------------------------------------------------
+
+class LatentMap {
+  constructor(map) {
+    [this.left, this.top, this.side, this.xMin, this.yMin, this.span] = map.frame;
+    this.xy = Float32Array.from(map.xy);
+    this.mu = Float32Array.from(map.mu);
+    this.count = this.xy.length / 2;
+    this.dim = this.mu.length / this.count;
+  }
+
+  toData(px, py) {
+    return [
+      this.xMin + ((px - this.left) / this.side) * this.span,
+      this.yMin + (1 - (py - this.top) / this.side) * this.span,
+    ];
+  }
+
+  toPixel(x, y) {
+    return [
+      this.left + ((x - this.xMin) / this.span) * this.side,
+      this.top + (1 - (y - this.yMin) / this.span) * this.side,
+    ];
+  }
+
+  contains(px, py) {
+    return px >= this.left && px <= this.left + this.side && py >= this.top && py <= this.top + this.side;
+  }
+
+  // indices of the k smallest of `distances`
+  static nearest(distances, k) {
+    const order = Array.from(distances.keys());
+    order.sort((a, b) => distances[a] - distances[b]);
+    return order.slice(0, Math.min(k, order.length));
+  }
+
+  // The latent under a map position: inverse-distance weighting of the latent means of its
+  // 8 nearest points (LatentMap.latent_at).
+  latentAt(x, y) {
+    const distances = new Float64Array(this.count);
+    for (let i = 0; i < this.count; i++) {
+      distances[i] = Math.hypot(this.xy[2 * i] - x, this.xy[2 * i + 1] - y);
+    }
+    const near = LatentMap.nearest(distances, 8);
+    const z = new Float64Array(this.dim);
+    let total = 0;
+    for (const i of near) {
+      const w = 1 / Math.max(distances[i], 1e-6) ** 2;
+      total += w;
+      for (let d = 0; d < this.dim; d++) z[d] += w * this.mu[i * this.dim + d];
+    }
+    return z.map((v) => v / total);
+  }
+
+  // Where a latent lands: the mean position of its 10 nearest points in latent space
+  // (LatentMap.place).
+  place(z) {
+    const distances = new Float64Array(this.count);
+    for (let i = 0; i < this.count; i++) {
+      let s = 0;
+      for (let d = 0; d < this.dim; d++) s += (this.mu[i * this.dim + d] - z[d]) ** 2;
+      distances[i] = s;
+    }
+    const near = LatentMap.nearest(distances, 10);
+    let x = 0;
+    let y = 0;
+    for (const i of near) {
+      x += this.xy[2 * i];
+      y += this.xy[2 * i + 1];
+    }
+    return [x / near.length, y / near.length];
+  }
+}
+
+// the map picture with a star at pixel (x, y), as plots.mark draws it
+function withStar(picture, x, y, label) {
+  const canvas = document.createElement("canvas");
+  canvas.width = picture.naturalWidth;
+  canvas.height = picture.naturalHeight;
+  const context = canvas.getContext("2d");
+  context.drawImage(picture, 0, 0);
+  const size = Math.max(8, canvas.height / 40);
+  context.beginPath();
+  for (let i = 0; i < 10; i++) {
+    const r = i % 2 === 0 ? size : size / 2.4;
+    context.lineTo(x + r * Math.sin((i * Math.PI) / 5), y - r * Math.cos((i * Math.PI) / 5));
+  }
+  context.closePath();
+  context.fillStyle = "black";
+  context.fill();
+  context.lineWidth = 2;
+  context.strokeStyle = "white";
+  context.stroke();
+  if (label) {
+    const font = Math.max(10, Math.floor(canvas.height / 30));
+    context.font = `${font}px sans-serif`;
+    const width = context.measureText(label).width;
+    context.fillStyle = "white";
+    context.fillRect(x + size + 1, y - size - 2, width + 6, font + 4);
+    context.fillStyle = "black";
+    context.textBaseline = "top";
+    context.fillText(label, x + size + 4, y - size);
+  }
+  return canvas;
+}
+
+// --- Explore ----------------------------------------------------------------------------
+
+function installExplore(decoder, data, mapPicture) {
+  const map = new LatentMap(data.map);
+  const explore = data.explore;
+  const dim = data.latent_dim;
+  let values = null; // the Explore controls as last set: [digit, map x, map y, ...offsets]
+
+  // the code the controls point at, moved by `offsets` along the main directions
+  function pointAt(digit, x, y, offsets) {
+    let base;
+    if (x === null || x === undefined || y === null || y === undefined) {
+      if (!explore.centres) return null;
+      base = Float64Array.from(explore.centres[Number(digit)]);
+    } else {
+      base = map.latentAt(Number(x), Number(y));
+    }
+    offsets.forEach((o, i) => {
+      const step = Math.min(Math.max(Number(o) || 0, -explore.range), explore.range);
+      for (let d = 0; d < dim; d++) {
+        base[d] += step * explore.spreads[i] * explore.directions[i * dim + d];
+      }
+    });
+    return base;
+  }
+
+  const digit = new LatestOnly(async (z) => {
+    const pixels = await decoder.decode(Float32Array.from(z), 1);
+    show("explore-digit", gridCanvas(pixels, 1, 1, DIGIT_SCALE));
+  });
+
+  state.handlers.explore = (controls) => {
+    const [start, x, y, ...offsets] = controls;
+    const z = pointAt(start, x, y, offsets);
+    if (z === null) return false;
+    values = controls;
+    digit.request(z);
+    const [mx, my] = map.place(z);
+    const [px, py] = map.toPixel(mx, my);
+    const moved = offsets.some((o) => Number(o) !== 0);
+    const clicked = x !== null && x !== undefined;
+    const label = moved ? "here" : clicked ? "you are here" : `centre of ${start}`;
+    return show("explore-map", withStar(mapPicture, px, py, label));
+  };
+
+  // The pointer over the map decodes the code under it; leaving the map shows the point
+  // the controls hold again.
+  function pointerOnMap(event) {
+    const image = event.target;
+    const box = image.getBoundingClientRect();
+    const px = ((event.clientX - box.left) * image.naturalWidth) / box.width;
+    const py = ((event.clientY - box.top) * image.naturalHeight) / box.height;
+    if (!map.contains(px, py)) return;
+    const offsets = values ? values.slice(3) : explore.spreads.map(() => 0);
+    const [x, y] = map.toData(px, py);
+    digit.request(pointAt(null, x, y, offsets));
+  }
+
+  document.addEventListener("pointermove", (event) => {
+    if (state.ready && event.target.closest?.("#explore-map img")) pointerOnMap(event);
+  });
+  document.addEventListener("pointerout", (event) => {
+    if (!state.ready || !event.target.closest?.("#explore-map img") || values === null) return;
+    const [start, x, y, ...offsets] = values;
+    const z = pointAt(start, x, y, offsets);
+    if (z !== null) digit.request(z);
+  });
+}
+
+// --- Sample and Digit -------------------------------------------------------------------
+
+function installSampling(decoder, data, sampling) {
+  function drawGrid(elemId, mixture, grid, seed, temperature) {
+    const n = Math.round(Math.min(Math.max(Number(grid), 1), 16));
+    const codes = sampling.drawCodes(mixture, n * n, Number(seed), Number(temperature));
+    return decoder.decode(codes, n * n).then((pixels) => {
+      show(elemId, gridCanvas(pixels, n * n, n, SHOW_SCALE));
+    });
+  }
+
+  const samples = new LatestOnly((args) => drawGrid("sample-picture", ...args));
+  state.handlers.sample = ([grid, seed, temperature]) => {
+    if (!Number.isFinite(Number(seed)) || seed === null || seed === "") return false;
+    samples.request([data.sampling.prior, grid, seed, temperature]);
+    const used = document.querySelector("#sample-seed-used .prose, #sample-seed-used");
+    if (used) used.innerHTML = `<p>Seed used: <strong>${Number(seed)}</strong> (temperature ${Number(temperature)})</p>`;
+    return true;
+  };
+
+  const digits = new LatestOnly((args) => drawGrid("digit-picture", ...args));
+  state.handlers.digit = ([digit, grid, seed, temperature]) => {
+    const mixture = data.sampling.digits?.[Number(digit)];
+    if (!mixture || !Number.isFinite(Number(seed)) || seed === null || seed === "") return false;
+    digits.request([mixture, grid, seed, temperature]);
+    return true;
+  };
+}
