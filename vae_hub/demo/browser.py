@@ -110,6 +110,12 @@ class BrowserSide:
         except (OSError, ValueError, RuntimeError, UnsafeFileError) as e:
             self.problem = f"the page decodes on the server: no decoder.onnx ({e})"
 
+    def status(self) -> dict:
+        """What the browser side can use now, and why not where it cannot."""
+        problems = [p for p in (self.runtime.problem, self.problem) if p]
+        ready = {"runtime": bool(self.runtime.files()), "decoder": self._decoder is not None}
+        return {**ready, "problems": problems}
+
     def routes(self) -> list[Route]:
         return [Route(PREFIX + "/{name:path}", self._serve, methods=["GET", "HEAD"])]
 
@@ -121,6 +127,9 @@ class BrowserSide:
             body, media = self._fixed[name]
             zipped = self._gzipped[name] if gzip_ok else None
             return _response(body, zipped, media, "no-cache")
+        if name == "status.json":
+            return Response(json.dumps(self.status()), media_type="application/json",
+                            headers={"Cache-Control": "no-store"})  # fmt: skip
         if name == DECODER_ONNX and self._decoder is not None:
             return _response(self._decoder, None, "application/octet-stream", "no-cache")
         if name.startswith(runtime_dir) and name[len(runtime_dir) :] in self.runtime.files():
