@@ -29,7 +29,10 @@ VERSION = "1.31.1"
 REGISTRY = "https://registry.npmjs.org"
 # The registry's `dist.integrity` of onnxruntime-web@VERSION (`npm view onnxruntime-web@VERSION
 # dist.integrity`): the tarball is used only when its SHA-512 is this one.
-INTEGRITY = "sha512-5GeH+bWQ+HxM10z7erGlsWqryrwMbSvm/1tkIsKTT48g0fI19VXVVC435t4t7VsPdSQeS7NmuZPXrQ73k82URw=="
+INTEGRITY = (
+    "sha512-5GeH+bWQ+HxM10z7erGlsWqryrwMbSvm/"
+    "1tkIsKTT48g0fI19VXVVC435t4t7VsPdSQeS7NmuZPXrQ73k82URw=="
+)
 MAX_TARBALL = 64 * 2**20  # bytes; the release's tarball is about half of it
 CACHE_ENV = "VAE_HUB_CACHE"  # where fetched files are kept (default: ~/.cache/vae-hub)
 OFF_ENV = "VAE_HUB_BROWSER_RUNTIME"  # "off": never fetch it (every picture from the server)

@@ -26,7 +26,7 @@ window.vaeHub = {
   get ready() {
     return state.ready;
   },
-  stats: { decodes: 0, decodeMs: [] },
+  stats: { decodes: 0, decodeMs: [], updateMs: [] }, // read by the benchmark
 };
 
 async function fetchWhenReady(url) {
@@ -51,8 +51,9 @@ export async function start(base) {
   const decoder = new Decoder(ort, session, data.latent_dim);
   await decoder.decode(new Float32Array(data.latent_dim), 1); // compile before the first move
   const sampling = data.sampling ? await import(base + "sampling.js") : null;
-  const mapPicture = await loadImage(base + "map.png");
-  installExplore(decoder, data, mapPicture);
+  // the plain map, held in the page: showing it again costs no request
+  const plainMap = URL.createObjectURL(await (await fetch(base + "map.png")).blob());
+  installExplore(decoder, data, new Star(plainMap));
   if (sampling) installSampling(decoder, data, sampling);
   state.ready = true;
   document.documentElement.dataset.vaeHubDecoder = "browser";
@@ -102,8 +103,10 @@ class LatestOnly {
     while (this.pending !== null) {
       const args = this.pending;
       this.pending = null;
+      const t0 = performance.now();
       try {
         await this.draw(args);
+        window.vaeHub.stats.updateMs.push(performance.now() - t0);
       } catch (error) {
         console.warn("vae-hub:", error);
       }
@@ -113,15 +116,6 @@ class LatestOnly {
 }
 
 // --- pictures ---------------------------------------------------------------------------
-
-function loadImage(url) {
-  return new Promise((resolve, reject) => {
-    const image = new Image();
-    image.onload = () => resolve(image);
-    image.onerror = reject;
-    image.src = url;
-  });
-}
 
 // pixels of n digits -> a grey canvas laid out as the server's grids (make_grid: one digit
 // alone is unpadded; several are in rows of `nrow` with 2 px of grey between them)
@@ -194,7 +188,9 @@ class LatentMap {
   }
 
   contains(px, py) {
-    return px >= this.left && px <= this.left + this.side && py >= this.top && py <= this.top + this.side;
+    return (
+      px >= this.left && px <= this.left + this.side && py >= this.top && py <= this.top + this.side
+    );
   }
 
   // indices of the k smallest of `distances`
@@ -242,41 +238,69 @@ class LatentMap {
   }
 }
 
-// the map picture with a star at pixel (x, y), as plots.mark draws it
-function withStar(picture, x, y, label) {
-  const canvas = document.createElement("canvas");
-  canvas.width = picture.naturalWidth;
-  canvas.height = picture.naturalHeight;
-  const context = canvas.getContext("2d");
-  context.drawImage(picture, 0, 0);
-  const size = Math.max(8, canvas.height / 40);
-  context.beginPath();
-  for (let i = 0; i < 10; i++) {
-    const r = i % 2 === 0 ? size : size / 2.4;
-    context.lineTo(x + r * Math.sin((i * Math.PI) / 5), y - r * Math.cos((i * Math.PI) / 5));
+// A star over the map picture at its pixel (x, y), as plots.mark draws it into the picture
+// on the server: here an element laid over the picture, so moving it redraws nothing else.
+// The picture under it is the plain map; a picture the server sends (with its own star)
+// hides it until the browser draws again.
+class Star {
+  constructor(plainMapUrl) {
+    this.plain = plainMapUrl;
+    this.element = document.createElement("div");
+    this.element.className = "vae-hub-star";
+    this.element.innerHTML =
+      '<svg viewBox="-1.2 -1.2 2.4 2.4" width="100%" height="100%"><polygon fill="black" ' +
+      'stroke="white" stroke-width="0.18" points="' +
+      Array.from({ length: 10 }, (_, i) => {
+        const r = i % 2 === 0 ? 1 : 1 / 2.4;
+        return `${(r * Math.sin((i * Math.PI) / 5)).toFixed(3)},${(-r * Math.cos((i * Math.PI) / 5)).toFixed(3)}`;
+      }).join(" ") +
+      '"/></svg><span></span>';
+    this.image = null;
   }
-  context.closePath();
-  context.fillStyle = "black";
-  context.fill();
-  context.lineWidth = 2;
-  context.strokeStyle = "white";
-  context.stroke();
-  if (label) {
-    const font = Math.max(10, Math.floor(canvas.height / 30));
-    context.font = `${font}px sans-serif`;
-    const width = context.measureText(label).width;
-    context.fillStyle = "white";
-    context.fillRect(x + size + 1, y - size - 2, width + 6, font + 4);
-    context.fillStyle = "black";
-    context.textBaseline = "top";
-    context.fillText(label, x + size + 4, y - size);
+
+  // shows the star at picture pixel (x, y) of the map image, with `label`
+  place(x, y, label) {
+    const image = document.querySelector("#explore-map img");
+    if (!image) return;
+    if (image !== this.image) {
+      this.image = image;
+      new MutationObserver(() => {
+        if (!image.src.startsWith(this.plain)) this.element.style.display = "none";
+      }).observe(image, { attributes: true, attributeFilter: ["src"] });
+    }
+    if (image.getAttribute("src") !== this.plain) image.src = this.plain;
+    const parent = image.parentElement;
+    if (getComputedStyle(parent).position === "static") parent.style.position = "relative";
+    if (this.element.parentElement !== parent) parent.appendChild(this.element);
+    const scale = image.clientWidth / image.naturalWidth;
+    const size = Math.max(8, image.naturalHeight / 40) * 2 * scale;
+    Object.assign(this.element.style, {
+      display: "block",
+      position: "absolute",
+      pointerEvents: "none",
+      left: `${image.offsetLeft + x * scale - size / 2}px`,
+      top: `${image.offsetTop + y * (image.clientHeight / image.naturalHeight) - size / 2}px`,
+      width: `${size}px`,
+      height: `${size}px`,
+    });
+    const text = this.element.querySelector("span");
+    text.textContent = label;
+    Object.assign(text.style, {
+      position: "absolute",
+      left: `${size + 2}px`,
+      top: "0",
+      background: "white",
+      color: "black",
+      padding: "0 3px",
+      whiteSpace: "nowrap",
+      fontSize: `${Math.max(10, size * 0.6)}px`,
+    });
   }
-  return canvas;
 }
 
 // --- Explore ----------------------------------------------------------------------------
 
-function installExplore(decoder, data, mapPicture) {
+function installExplore(decoder, data, star) {
   const map = new LatentMap(data.map);
   const explore = data.explore;
   const dim = data.latent_dim;
@@ -300,9 +324,10 @@ function installExplore(decoder, data, mapPicture) {
     return base;
   }
 
-  const digit = new LatestOnly(async (z) => {
+  const digit = new LatestOnly(async ([z, where]) => {
     const pixels = await decoder.decode(Float32Array.from(z), 1);
     show("explore-digit", gridCanvas(pixels, 1, 1, DIGIT_SCALE));
+    if (where) star.place(...where);
   });
 
   state.handlers.explore = (controls) => {
@@ -310,13 +335,11 @@ function installExplore(decoder, data, mapPicture) {
     const z = pointAt(start, x, y, offsets);
     if (z === null) return false;
     values = controls;
-    digit.request(z);
-    const [mx, my] = map.place(z);
-    const [px, py] = map.toPixel(mx, my);
     const moved = offsets.some((o) => Number(o) !== 0);
     const clicked = x !== null && x !== undefined;
     const label = moved ? "here" : clicked ? "you are here" : `centre of ${start}`;
-    return show("explore-map", withStar(mapPicture, px, py, label));
+    digit.request([z, [...map.toPixel(...map.place(z)), label]]);
+    return true;
   };
 
   // The pointer over the map decodes the code under it; leaving the map shows the point
@@ -329,7 +352,7 @@ function installExplore(decoder, data, mapPicture) {
     if (!map.contains(px, py)) return;
     const offsets = values ? values.slice(3) : explore.spreads.map(() => 0);
     const [x, y] = map.toData(px, py);
-    digit.request(pointAt(null, x, y, offsets));
+    digit.request([pointAt(null, x, y, offsets), null]);
   }
 
   document.addEventListener("pointermove", (event) => {
@@ -339,7 +362,7 @@ function installExplore(decoder, data, mapPicture) {
     if (!state.ready || !event.target.closest?.("#explore-map img") || values === null) return;
     const [start, x, y, ...offsets] = values;
     const z = pointAt(start, x, y, offsets);
-    if (z !== null) digit.request(z);
+    if (z !== null) digit.request([z, null]);
   });
 }
 
@@ -359,7 +382,8 @@ function installSampling(decoder, data, sampling) {
     if (!Number.isFinite(Number(seed)) || seed === null || seed === "") return false;
     samples.request([data.sampling.prior, grid, seed, temperature]);
     const used = document.querySelector("#sample-seed-used .prose, #sample-seed-used");
-    if (used) used.innerHTML = `<p>Seed used: <strong>${Number(seed)}</strong> (temperature ${Number(temperature)})</p>`;
+    if (used)
+      used.innerHTML = `<p>Seed used: <strong>${Number(seed)}</strong> (temperature ${Number(temperature)})</p>`;
     return true;
   };
 
