@@ -38,10 +38,10 @@ def test_a_later_start_serves_the_cache_without_the_network(fetched, tmp_path):
     shutil.copytree(fetched, tmp_path / "ort")
     runtime = BrowserRuntime(tmp_path / "ort", registry=DEAD)
     assert runtime.wait(60)
-    body, zipped, media = runtime.files()["ort-wasm-simd-threaded.wasm"]
-    assert media == "application/wasm"
-    assert gzip.decompress(zipped) == body
-    assert runtime.files()["ort.wasm.min.mjs"][2] == "text/javascript"
+    wasm = runtime.files()["ort-wasm-simd-threaded.wasm"]
+    assert wasm.media == "application/wasm"
+    assert gzip.decompress(wasm.zipped) == wasm.body
+    assert runtime.files()["ort.wasm.min.mjs"].media == "text/javascript"
 
 
 def test_a_damaged_cache_is_never_served(fetched, tmp_path):

@@ -12,7 +12,6 @@ it, the page uses the server: every event keeps its server path and `api_name`.
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import os
@@ -32,17 +31,21 @@ from ..model.onnx import DECODER_ONNX, export_decoder
 from ..model.vae import VAE
 from .params import EXPLORE_RANGE
 from .runtime import BrowserRuntime
+from .served import Served
 
 PREFIX = "/vae-hub"
 STATIC = Path(__file__).parent / "static"
 SCRIPTS = ("browser.js", "sampling.js")  # the browser side's ES modules
 MAX_DECODER = 64 * 2**20  # bytes of a model folder's decoder.onnx served to visitors
-# Loads the browser side relative to the page, so it works under a proxy's path prefix too;
-# any failure leaves the page on its server path.
+# Loads the browser side once the page itself has loaded (its pictures first), relative to
+# the page, so it works under a proxy's path prefix too; any failure leaves the page on its
+# server path.
 HEAD = """<script type="module">
-import(new URL("vae-hub/browser.js", document.baseURI).href)
+const load = () => import(new URL("vae-hub/browser.js", document.baseURI).href)
   .then((m) => m.start(new URL("vae-hub/", document.baseURI).href))
   .catch((e) => console.info("vae-hub: pictures come from the server:", e));
+if (document.readyState === "complete") load();
+else window.addEventListener("load", load, { once: true });
 </script>"""
 
 
@@ -79,22 +82,25 @@ def page_data(tabs: Any, sampling: dict | None = None) -> dict:
 
 
 class BrowserSide:
-    """The files served under PREFIX for one page: fixed bytes, each gzipped once."""
+    """The files served under PREFIX for one page: fixed for the server's life."""
 
     def __init__(self, model: VAE, source: str, data: dict, map_png: bytes, runtime=None):
         self.runtime = runtime or BrowserRuntime()
         self.problem: str | None = None
-        data = {**data, "runtime": f"onnxruntime-web-{self.runtime.version}/"}
-        self._fixed = {
-            "page.json": (json.dumps(data, separators=(",", ":")).encode(), "application/json"),
-            "map.png": (map_png, "image/png"),
-            **{name: ((STATIC / name).read_bytes(), "text/javascript") for name in SCRIPTS
-               if (STATIC / name).exists()},
+        data = {**data, "runtime": f"{self._runtime_dir()}"}
+        self._served = {
+            "page.json": Served.of(json.dumps(data, separators=(",", ":")).encode(),
+                                   "application/json"),
+            "map.png": Served.of(map_png, "image/png", zip_it=False),
+            **{name: Served.of((STATIC / name).read_bytes(), "text/javascript")
+               for name in SCRIPTS if (STATIC / name).exists()},
         }  # fmt: skip
-        self._gzipped = {name: gzip.compress(body) for name, (body, _) in self._fixed.items()}
-        self._decoder: bytes | None = None
         self._model, self._source = model, source
         self._started = False
+        self._decoder_ready = False
+
+    def _runtime_dir(self) -> str:
+        return f"onnxruntime-web-{self.runtime.version}/"
 
     def start(self) -> None:
         """Fetch the runtime and find or export the decoder, in the background."""
@@ -106,44 +112,33 @@ class BrowserSide:
 
     def _prepare_decoder(self) -> None:
         try:
-            self._decoder = folder_decoder(self._source) or exported_decoder(self._model)
+            onnx = folder_decoder(self._source) or exported_decoder(self._model)
         except (OSError, ValueError, RuntimeError, UnsafeFileError) as e:
             self.problem = f"the page decodes on the server: no decoder.onnx ({e})"
+            return
+        self._served[DECODER_ONNX] = Served.of(onnx, "application/octet-stream", zip_it=False)
+        self._decoder_ready = True
 
     def status(self) -> dict:
         """What the browser side can use now, and why not where it cannot."""
         problems = [p for p in (self.runtime.problem, self.problem) if p]
-        ready = {"runtime": bool(self.runtime.files()), "decoder": self._decoder is not None}
-        return {**ready, "problems": problems}
+        return {"runtime": bool(self.runtime.files()), "decoder": self._decoder_ready,
+                "problems": problems}  # fmt: skip
 
     def routes(self) -> list[Route]:
         return [Route(PREFIX + "/{name:path}", self._serve, methods=["GET", "HEAD"])]
 
     async def _serve(self, request: Request) -> Response:
         name = request.path_params["name"]
-        gzip_ok = "gzip" in request.headers.get("accept-encoding", "")
-        runtime_dir = f"onnxruntime-web-{self.runtime.version}/"
-        if name in self._fixed:
-            body, media = self._fixed[name]
-            zipped = self._gzipped[name] if gzip_ok else None
-            return _response(body, zipped, media, "no-cache")
         if name == "status.json":
             return Response(json.dumps(self.status()), media_type="application/json",
                             headers={"Cache-Control": "no-store"})  # fmt: skip
-        if name == DECODER_ONNX and self._decoder is not None:
-            return _response(self._decoder, None, "application/octet-stream", "no-cache")
-        if name.startswith(runtime_dir) and name[len(runtime_dir) :] in self.runtime.files():
-            body, zipped, media = self.runtime.files()[name[len(runtime_dir) :]]
-            immutable = "public, max-age=31536000, immutable"  # the path names the version
-            return _response(body, zipped if gzip_ok else None, media, immutable)
-        return Response("not here (yet)", status_code=404, media_type="text/plain")
-
-
-def _response(body: bytes, zipped: bytes | None, media: str, cache: str) -> Response:
-    headers = {"Cache-Control": cache, "Vary": "Accept-Encoding"}
-    if zipped is not None:
-        headers["Content-Encoding"] = "gzip"
-    return Response(zipped if zipped is not None else body, media_type=media, headers=headers)
+        served = self._served.get(name)
+        if served is None and name.startswith(self._runtime_dir()):
+            served = self.runtime.files().get(name[len(self._runtime_dir()) :])
+        if served is None:
+            return Response("not here (yet)", status_code=404, media_type="text/plain")
+        return served.response(request)
 
 
 def folder_decoder(source: str) -> bytes | None:

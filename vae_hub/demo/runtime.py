@@ -12,7 +12,6 @@ be fetched (offline), the page uses the server for every picture: nothing else c
 from __future__ import annotations
 
 import base64
-import gzip
 import hashlib
 import io
 import os
@@ -24,6 +23,7 @@ from pathlib import Path
 import httpx
 
 from ..files.atomic import atomic_path
+from .served import Served
 
 VERSION = "1.31.1"
 REGISTRY = "https://registry.npmjs.org"
@@ -106,21 +106,21 @@ def unpack(tarball: bytes) -> dict[str, bytes]:
 class BrowserRuntime:
     """The runtime's files in a cache folder, fetched in the background on first use.
 
-    `files()` answers what can be served now: {name: (bytes, gzipped bytes, media type)},
-    empty until the files are here and checked. `start()` begins fetching them, once,
-    without delaying the server; a failure leaves the page on the server path and is kept
-    as `problem` (one line, for the log and the tests)."""
+    `files()` answers what can be served now, by name: nothing until the files are here and
+    checked. `start()` reads or fetches them once, without delaying the server; a failure
+    leaves the page on the server path and is kept as `problem` (one line, for the log and
+    the tests)."""
 
     def __init__(self, folder: Path | None = None, registry: str = REGISTRY):
         self.folder = folder or cache_root() / f"onnxruntime-web-{VERSION}"
         self.registry = registry
         self.problem: str | None = None
-        self._files: dict[str, tuple[bytes, bytes, str]] = {}
+        self._files: dict[str, Served] = {}
         self._lock = threading.Lock()
         self._started = False
         self._thread: threading.Thread | None = None
 
-    def files(self) -> dict[str, tuple[bytes, bytes, str]]:
+    def files(self) -> dict[str, Served]:
         return self._files
 
     @property
@@ -178,10 +178,9 @@ class BrowserRuntime:
         self._serve(found)
 
     def _serve(self, found: dict[str, bytes]) -> None:
-        media = {file.name: file.media_type for file in FILES}
+        immutable = "public, max-age=31536000, immutable"  # their path names the version
         self._files = {
-            name: (data, gzip.compress(data, compresslevel=6), media[name])
-            for name, data in found.items()
+            file.name: Served.of(found[file.name], file.media_type, immutable) for file in FILES
         }
 
 
