@@ -23,7 +23,7 @@ from vae_hub.files.bundled import bundled_model_path
 from vae_hub.files.model_files import MAX_DECODER_ONNX_BYTES, decoder_onnx_bytes
 from vae_hub.model.onnx import DECODER_ONNX, MAX_BATCH, export_decoder
 
-from .conftest import DATA_DIR
+from .conftest import DATA_DIR, ROOT
 from .hostile_models import SECRET, _link, small_model
 
 TOKEN = "hf_test_token_never_printed_0123456789"
@@ -46,6 +46,14 @@ def max_difference(source: Path | bytes, model: VAE, n: int, seed: int = 0) -> f
     return float(np.abs(pixels - decode_images(model, z).numpy()).max())
 
 
+def says_nothing_of_this_machine(data: bytes) -> bool:
+    """Whether an ONNX file holds none of the exporter's provenance records (stack traces
+    that name the files of the machine that exported it, in a file meant to be published)."""
+    return not any(
+        part in data for part in (b"stack_trace", b"site-packages", b'.py"', str(ROOT).encode())
+    )
+
+
 def test_the_exported_decoder_computes_what_the_torch_decoder_does(trained_model, tmp_path):
     """decoder.onnx gives decode_images's pixel probabilities for a batch of 37 codes and
     for one code (the batch dimension is dynamic), as a single file with no data beside it."""
@@ -58,6 +66,7 @@ def test_the_exported_decoder_computes_what_the_torch_decoder_does(trained_model
     assert isinstance(z.shape[0], str) and z.shape[0] == pixels.shape[0]  # dynamic, named
     for n in (37, 1, MAX_BATCH):
         assert max_difference(path, trained_model, n) <= TOLERANCE, n
+    assert says_nothing_of_this_machine(path.read_bytes())
 
 
 @pytest.mark.parametrize("arch", ["mlp", "genzoo"])
@@ -74,6 +83,7 @@ def test_the_bundled_models_decoder_onnx_matches_its_weights():
     folder = bundled_model_path()
     model = VAE.from_pretrained(folder)
     assert max_difference(folder / DECODER_ONNX, model, 64) <= TOLERANCE
+    assert says_nothing_of_this_machine((folder / DECODER_ONNX).read_bytes())
     assert "`decoder.onnx`" in (folder / "README.md").read_text(encoding="utf-8")
 
 
@@ -178,9 +188,10 @@ def test_decoder_onnx_bytes_serves_a_regular_file_or_nothing(tmp_path):
     """What a page may serve: the bytes of a folder's decoder.onnx; None for a model saved
     before it existed (tests/data/saved-by-0.1.0, which still loads); a link, a FIFO or an
     oversized file refused by name before it is read."""
-    assert decoder_onnx_bytes(bundled_model_path()) == (
-        bundled_model_path() / DECODER_ONNX
-    ).read_bytes()
+    assert (
+        decoder_onnx_bytes(bundled_model_path())
+        == (bundled_model_path() / DECODER_ONNX).read_bytes()
+    )
     old = DATA_DIR / "saved-by-0.1.0"
     assert decoder_onnx_bytes(old) is None and VAE.from_pretrained(old).latent_dim > 0
     linked = tmp_path / "linked"
