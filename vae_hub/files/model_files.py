@@ -37,10 +37,15 @@ from .regular_files import open_regular, read_regular_bytes, reopenable_path
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+# The decoder for browsers (written by model/onnx.py), served as bytes, never run here.
+DECODER_ONNX = "decoder.onnx"
 # A vae-hub config.json is a few hundred bytes and a safetensors header a few KB; these
 # bounds leave room for growth while keeping a hostile file from costing memory to read.
 MAX_CONFIG_BYTES = 64 * 1024
 MAX_HEADER_BYTES = 1024 * 1024
+# A decoder.onnx holds the decoder's weights: a few MB for any model the schema allows but
+# the largest; a stranger's larger file is not read into memory to be served.
+MAX_DECODER_ONNX_BYTES = 64 * 1024 * 1024
 SAFETENSORS_DTYPES = {
     torch.float32: "F32",
     torch.float16: "F16",
@@ -136,10 +141,18 @@ def download(
     return ModelFiles(config, weights, in_hub_cache=True)
 
 
-def _download(repo_id: str, filename: str, revision: str | None, **kwargs) -> str:
+def _download(
+    repo_id: str, filename: str, revision: str | None, missing_ok: bool = False, **kwargs
+) -> str | None:
+    """hf_hub_download, its errors as one ModelNotFoundError each; None for a file the repo
+    does not have when `missing_ok`."""
     where = f"{repo_id!r} on {constants.ENDPOINT}"
     try:
         return hf_hub_download(repo_id, filename, revision=revision, **kwargs)
+    except EntryNotFoundError as e:  # LocalEntryNotFoundError too: not in the cache, offline
+        if missing_ok:
+            return None
+        error = e
     except HFValidationError as e:
         raise ModelNotFoundError(
             f"{repo_id!r} is neither a model folder nor a valid Hub repo id ('owner/name'): {e}"
@@ -151,21 +164,51 @@ def _download(repo_id: str, filename: str, revision: str | None, **kwargs) -> st
         ) from e
     except RevisionNotFoundError as e:
         raise ModelNotFoundError(f"no revision {revision!r} in {where}") from e
-    except LocalEntryNotFoundError as e:
+    except HfHubHTTPError as e:
+        status = e.response.status_code if e.response is not None else "?"
+        raise ModelNotFoundError(f"downloading {filename} of {where} failed (HTTP {status})") from e
+    if isinstance(error, LocalEntryNotFoundError):
         cache = kwargs.get("cache_dir") or constants.HF_HUB_CACHE
         raise ModelNotFoundError(
             f"cannot get {filename} of {where}: the Hub is unreachable or offline mode is on "
             "(HF_HUB_OFFLINE=1 or local_files_only=True) and the file is not in the cache "
             f"({cache}); there is no local folder {repo_id!r} either"
-        ) from e
-    except EntryNotFoundError as e:
-        hint = "" if filename == CONFIG_NAME else " (vae-hub reads safetensors only, never .bin)"
-        raise ModelNotFoundError(
-            f"{where} has no {filename}: it is not a vae-hub model repo{hint}"
-        ) from e
-    except HfHubHTTPError as e:
-        status = e.response.status_code if e.response is not None else "?"
-        raise ModelNotFoundError(f"downloading {filename} of {where} failed (HTTP {status})") from e
+        ) from error
+    hint = "" if filename == CONFIG_NAME else " (vae-hub reads safetensors only, never .bin)"
+    raise ModelNotFoundError(
+        f"{where} has no {filename}: it is not a vae-hub model repo{hint}"
+    ) from error
+
+
+# --- decoder.onnx -------------------------------------------------------------------------
+
+
+def decoder_onnx_bytes(name: str | Path, **hub_kwargs) -> bytes | None:
+    """The bytes of the decoder.onnx of a model folder or Hub repo id (`hub_kwargs` as for
+    `locate`: pass the revision the weights came from), for a page to hand to ONNX Runtime
+    in the visitor's browser. None when there is none: a model saved before vae-hub wrote
+    it, or where the exporter could not run (the page then decodes on the server).
+
+    The file is a stranger's as much as the weights are, so it is read as a regular file of
+    the folder (a link, FIFO or device: UnsafeFileError naming it) of at most
+    MAX_DECODER_ONNX_BYTES, checked before it is read; vae-hub never parses or runs it.
+    """
+    folder = Path(name).expanduser()
+    linked = False
+    if folder.is_dir():
+        path = folder / DECODER_ONNX
+        if not os.path.lexists(path):
+            return None
+    elif looks_like_local_path(str(name)):
+        raise ModelNotFoundError(f"no model folder at {str(name)!r}")
+    else:
+        revision = hub_kwargs.pop("revision", None)
+        found = _download(str(name), DECODER_ONNX, revision, missing_ok=True, **hub_kwargs)
+        if found is None:
+            return None
+        path, linked = Path(found), True  # the HF cache's snapshots link into its blobs
+    limit = f"a decoder.onnx is served only up to {MAX_DECODER_ONNX_BYTES:,}"
+    return read_regular_bytes(path, MAX_DECODER_ONNX_BYTES, limit=limit, follow_link=linked)
 
 
 # --- config.json --------------------------------------------------------------------------

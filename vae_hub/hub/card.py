@@ -22,6 +22,7 @@ from ..capabilities.generation import digit_transit, generate_digit, sample
 from ..errors import InvalidModelError, UnsafeFileError
 from ..evaluation.report import METRICS, metric_label, metric_value
 from ..files.bundled import bundled_folder
+from ..files.model_files import DECODER_ONNX
 from ..files.regular_files import open_regular
 from ..model.priors import NUM_CLASSES
 from ..model.vae import VAE
@@ -93,13 +94,17 @@ def card_values(
     training: dict | None = None,
     metrics: dict | None = None,
     images: dict | None = None,
+    decoder_onnx: bool | None = None,
 ) -> dict[str, Any]:
-    """The template values only a run knows (`model_card_kwargs` of save_pretrained)."""
+    """The template values only a run knows (`model_card_kwargs` of save_pretrained);
+    `decoder_onnx`: whether the folder holds decoder.onnx (save_pretrained states it itself)."""
     values: dict[str, Any] = {
         "training": _escaped_training(training) if training else training,
         "metrics": _escaped_metrics(metrics) if metrics else metrics,
         "images": images or {},
     }
+    if decoder_onnx is not None:
+        values["decoder_onnx"] = decoder_onnx
     if model_id:
         values["model_id"] = model_id
         values["bundled"] = is_bundled(model_id)
@@ -186,6 +191,18 @@ def card_pictures(folder: Path) -> dict[str, str]:
             except UnsafeFileError as e:
                 raise InvalidModelError(str(e)) from e
     return found
+
+
+def has_decoder_onnx(folder: Path) -> bool:
+    """Whether `folder` holds a decoder.onnx for the card to list: a regular file of it
+    (a link, FIFO or device: InvalidModelError naming it, as for the pictures)."""
+    if not os.path.lexists(folder / DECODER_ONNX):
+        return False
+    try:
+        with open_regular(folder / DECODER_ONNX):
+            return True
+    except UnsafeFileError as e:
+        raise InvalidModelError(str(e)) from e
 
 
 def draw_card_images(model: VAE, folder: Path, history: list[dict] | None) -> dict[str, str]:

@@ -21,10 +21,18 @@ from huggingface_hub import SpaceCard, SpaceCardData
 
 from ..errors import ConfigError
 from ..files.atomic import atomic_directory, atomic_write_json
-from ..files.model_files import CONFIG_NAME, WEIGHTS_NAME, looks_like_local_path
+from ..files.model_files import CONFIG_NAME, DECODER_ONNX, WEIGHTS_NAME, looks_like_local_path
 from ..files.regular_files import copy_regular
+from ..model.onnx import write_decoder
 from ..model.vae import VAE
-from .card import IMAGE_FILES, card_pictures, card_values, draw_card_images, render_card
+from .card import (
+    IMAGE_FILES,
+    card_pictures,
+    card_values,
+    draw_card_images,
+    has_decoder_onnx,
+    render_card,
+)
 from .client import check_repo_id, push_command, upload_folder
 from .records import METRICS_NAME, TRAINING_NAME, read_record
 
@@ -34,7 +42,9 @@ CARD_NAME = "README.md"
 MAX_SIDE_FILE_BYTES = 16 * 1024 * 1024
 # `vae-hub space` writes this file into every Space, and replaces only a folder holding it
 SPACE_MARKER = ".vae-hub-space"
-MODEL_FILES = [
+# The files copied out of a model folder as its own bytes; decoder.onnx is never among them:
+# it is exported again from the weights that loaded (a stranger's could decode anything).
+COPIED_FILES = [
     CONFIG_NAME,
     WEIGHTS_NAME,
     CARD_NAME,
@@ -42,6 +52,7 @@ MODEL_FILES = [
     TRAINING_NAME,
     *IMAGE_FILES.values(),
 ]
+MODEL_FILES = [*COPIED_FILES, DECODER_ONNX]
 SPACE_REQUIREMENTS = [
     "torch",
     "torchvision",
@@ -69,7 +80,8 @@ def write_model_folder(
     model_id: str | None = None,
 ) -> Path:
     """Write a complete, Hub-ready model folder atomically: config.json, model.safetensors,
-    README.md (the card), the card's pictures, and training.json / metrics.json if given."""
+    README.md (the card), the card's pictures, decoder.onnx (for browsers), and
+    training.json / metrics.json if given."""
     folder = Path(folder)
     with atomic_directory(folder) as tmp:
         images = draw_card_images(model, tmp, training.get("history") if training else None)
@@ -89,9 +101,12 @@ def write_model_folder(
     return folder
 
 
-def model_card_for(folder: Path, model_id: str, model: VAE | None = None) -> str:
+def model_card_for(
+    folder: Path, model_id: str, model: VAE | None = None, decoder_onnx: bool | None = None
+) -> str:
     """The README.md of `folder` re-rendered so its usage snippet loads `model_id`.
-    `model` is the folder's model when the caller has loaded it already."""
+    `model` is the folder's model when the caller has loaded it already; `decoder_onnx`
+    whether the card lists decoder.onnx (default: whether `folder` holds it)."""
     model = model if model is not None else VAE.from_pretrained(folder)
     card = render_card(
         model,
@@ -99,6 +114,7 @@ def model_card_for(folder: Path, model_id: str, model: VAE | None = None) -> str
         training=read_record(folder, TRAINING_NAME),
         metrics=read_record(folder, METRICS_NAME),
         images=card_pictures(folder),
+        decoder_onnx=has_decoder_onnx(folder) if decoder_onnx is None else decoder_onnx,
     )
     return str(card)
 
@@ -128,14 +144,16 @@ def copy_regular_tree(folder: Path, dest: Path) -> None:
 def push_model(
     folder: str | Path, repo_id: str, *, token: str | None = None, private: bool | None = None
 ) -> str:
-    """Upload a model folder (written by train.py or save_pretrained) to `repo_id`."""
+    """Upload a model folder (written by train.py or save_pretrained) to `repo_id`, with a
+    decoder.onnx exported from the weights that loaded (the folder's own is not read)."""
     folder = Path(folder)
     check_repo_id(repo_id)
     model = VAE.from_pretrained(folder)  # refuse to publish something that does not load
     with tempfile.TemporaryDirectory(prefix="vae-hub-push-") as tmp:
         staged = Path(tmp)
-        card = model_card_for(folder, repo_id, model)
-        copy_model_files(folder, staged, [name for name in MODEL_FILES if name != CARD_NAME])
+        copy_model_files(folder, staged, [name for name in COPIED_FILES if name != CARD_NAME])
+        decoder = write_decoder(model, staged)
+        card = model_card_for(folder, repo_id, model, decoder_onnx=decoder)
         (staged / CARD_NAME).write_text(card, encoding="utf-8")
         return upload_folder(
             staged,
@@ -230,13 +248,14 @@ def check_space_destination(out_dir: Path, model_folder: Path | None) -> None:
 def export_space(out_dir: str | Path, model: str) -> Path:
     """Write a ready-to-run Space folder: app.py, the vae_hub package, requirements.txt and
     README.md with the Space front matter. `model` is a Hub repo id (loaded at start) or a
-    local model folder (copied in as ./model). An existing `out_dir` is replaced only when
+    local model folder (copied in as ./model, with a decoder.onnx exported from its weights
+    rather than copied). An existing `out_dir` is replaced only when
     it is empty or a Space this function wrote (see `check_space_destination`)."""
     out_dir = Path(out_dir)
     local = looks_like_local_path(model) or Path(model).is_dir()
     check_space_destination(out_dir, Path(model) if local else None)
     if local:
-        VAE.from_pretrained(model)  # it must load before we ship it
+        loaded = VAE.from_pretrained(model)  # it must load before we ship it
     else:
         check_repo_id(model)
     package = Path(str(resources.files("vae_hub")))
@@ -258,7 +277,8 @@ def export_space(out_dir: str | Path, model: str) -> Path:
             shutil.copyfile(package / "templates" / name, templates / name)
         if local:
             (tmp / "model").mkdir()
-            copy_model_files(Path(model), tmp / "model", MODEL_FILES)
+            copy_model_files(Path(model), tmp / "model", COPIED_FILES)
+            write_decoder(loaded, tmp / "model")
         (tmp / "requirements.txt").write_text(pinned_requirements(), encoding="utf-8")
         (tmp / "README.md").write_text(space_card(model, hub_model=not local), encoding="utf-8")
         (tmp / SPACE_MARKER).write_text(

@@ -21,10 +21,11 @@ from torch import nn
 
 from ..errors import InvalidModelError
 from ..files import model_files
-from ..files.atomic import usual_file_mode
+from ..files.atomic import remove, usual_file_mode
 from ..files.model_files import CONFIG_NAME, WEIGHTS_NAME, TensorSpec
 from . import flow, networks
 from .config import ModelConfig
+from .onnx import DECODER_ONNX, write_decoder
 from .priors import NUM_CLASSES
 
 CARD_TEMPLATE = resources.files("vae_hub").joinpath("templates", "MODEL_CARD.md").read_text()
@@ -40,6 +41,27 @@ def project_url() -> str | None:
 class VAEHubMixin(PyTorchModelHubMixin):
     """The Hub side of `VAE`. It relies on the model's `config`, parameters, `prior` and
     stored latent map (`has_latent_map`, `latent_map_labels`)."""
+
+    def save_pretrained(
+        self,
+        save_directory: str | Path,
+        *,
+        decoder_onnx: bool = True,
+        model_card_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> str | None:
+        """The mixin's save_pretrained (config.json, model.safetensors, README.md, and a push
+        if asked), with the decoder exported beside them as decoder.onnx for browsers
+        (`onnx.py`) and listed on the card. `decoder_onnx=False` leaves it out: training
+        checkpoints, written every few epochs to be resumed rather than served, do not pay
+        for an export. A decoder.onnx already in the folder is replaced or, when none is
+        written, removed, so it never disagrees with the weights beside it."""
+        folder = Path(save_directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        remove(folder / DECODER_ONNX)  # a link is removed itself, never followed
+        written = decoder_onnx and write_decoder(self, folder)
+        card = {**(model_card_kwargs or {}), "decoder_onnx": written}
+        return super().save_pretrained(folder, model_card_kwargs=card, **kwargs)
 
     def _save_pretrained(self, save_directory: Path) -> None:
         """config.json (with hidden_dim resolved, so it states what was built) and
@@ -76,6 +98,7 @@ class VAEHubMixin(PyTorchModelHubMixin):
             "stored": ", ".join(s for s in stored if s)
             or "nothing yet (fitted at the end of training)",
             "images": {},
+            "decoder_onnx": False,  # save_pretrained and the card commands say when it is there
         }
 
     def generate_model_card(self, *args, eval_results=None, **kwargs) -> ModelCard:

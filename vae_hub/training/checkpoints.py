@@ -1,6 +1,7 @@
 """Resumable training checkpoints, written atomically and read without pickle.
 
-A checkpoint is a save_pretrained folder (config.json, model.safetensors, README.md) plus
+A checkpoint is a save_pretrained folder (config.json, model.safetensors, README.md; no
+decoder.onnx, whose export would cost seconds at every checkpoint) plus
 `training_state.safetensors`: the optimizer's tensors and the RNG states as tensors, and the
 loop position and history as JSON in the safetensors metadata. `checksums.json`, written
 last, holds the SHA-256 of every other file, so a damaged file is found on --resume instead
@@ -105,7 +106,7 @@ def save_checkpoint(
     if position is not None:
         metadata["position"] = json.dumps(position)
     with atomic_directory(folder / name) as tmp:
-        served.save_pretrained(tmp)
+        served.save_pretrained(tmp, decoder_onnx=False)  # resumed, not served: no export
         save_file(tensors, str(tmp / STATE_FILE), metadata=metadata)
         _write_checksums(tmp)  # last: it vouches for the files above
     previous = _read_latest(folder)
