@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import tempfile
 import threading
 from pathlib import Path
@@ -26,8 +25,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..errors import UnsafeFileError
-from ..files.regular_files import read_regular_bytes
-from ..model.onnx import DECODER_ONNX, export_decoder
+from ..files.model_files import decoder_onnx_bytes
+from ..model.onnx import DECODER_ONNX, DecoderExportUnavailable, export_decoder
 from ..model.vae import VAE
 from .params import EXPLORE_RANGE
 from .runtime import BrowserRuntime
@@ -36,7 +35,6 @@ from .served import Served
 PREFIX = "/vae-hub"
 STATIC = Path(__file__).parent / "static"
 SCRIPTS = ("browser.js", "sampling.js")  # the browser side's ES modules
-MAX_DECODER = 64 * 2**20  # bytes of a model folder's decoder.onnx served to visitors
 # Loads the browser side once the page itself has loaded (its pictures first), relative to
 # the page, so it works under a proxy's path prefix too; any failure leaves the page on its
 # server path.
@@ -112,8 +110,11 @@ class BrowserSide:
 
     def _prepare_decoder(self) -> None:
         try:
-            onnx = folder_decoder(self._source) or exported_decoder(self._model)
-        except (OSError, ValueError, RuntimeError, UnsafeFileError) as e:
+            # a folder's own file; a Hub repo's is exported from the weights that loaded, so
+            # the two can never come from different commits
+            onnx = decoder_onnx_bytes(self._source) if Path(self._source).is_dir() else None
+            onnx = onnx or exported_decoder(self._model)
+        except (OSError, ValueError, RuntimeError, UnsafeFileError, DecoderExportUnavailable) as e:
             self.problem = f"the page decodes on the server: no decoder.onnx ({e})"
             return
         self._served[DECODER_ONNX] = Served.of(onnx, "application/octet-stream", zip_it=False)
@@ -139,16 +140,6 @@ class BrowserSide:
         if served is None:
             return Response("not here (yet)", status_code=404, media_type="text/plain")
         return served.response(request)
-
-
-def folder_decoder(source: str) -> bytes | None:
-    """The bytes of a local model folder's decoder.onnx (a regular file, at most
-    MAX_DECODER bytes); None for a Hub repo or a folder without one. Only ever sent to
-    browsers: the server never runs it."""
-    path = Path(source) / DECODER_ONNX
-    if not Path(source).is_dir() or not os.path.lexists(path):
-        return None
-    return read_regular_bytes(path, max_bytes=MAX_DECODER)
 
 
 def exported_decoder(model: VAE) -> bytes:
