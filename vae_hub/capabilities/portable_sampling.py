@@ -40,9 +40,9 @@ import torch
 
 from ..model.priors import NUM_CLASSES, GaussianMixture
 from ..model.vae import VAE
+from .generation import check_count, check_temperature, require_digits
 
 MAX_SEED = MASK32 = 2**32 - 1
-MAX_CODES = 1 << 16  # a page's grid is far smaller; this keeps the counters in 32 bits
 GOLDEN = 0x9E3779B9
 SAMPLE_TEMPERATURE = 1.0  # the prior as it was learned: the Sample tab's default
 
@@ -82,10 +82,8 @@ def stride(latent_dim: int) -> int:
 def draw_codes(mixture: GaussianMixture, n: int, seed: int, temperature: float) -> torch.Tensor:
     """`n` codes (n, D) float32 drawn from `mixture` at `temperature` with the portable
     stream of `seed` (the module's docstring defines it)."""
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CODES:
-        raise ValueError(f"n must be an integer in [1, {MAX_CODES}], got {n!r}")
-    if not isinstance(temperature, (int, float)) or not 0 <= temperature <= 10:
-        raise ValueError(f"temperature must be a number in [0, 10], got {temperature!r}")
+    check_count("n", n)
+    temperature = check_temperature(temperature)
     dim = mixture.latent_dim
     pairs = math.ceil(dim / 2)
     u = uniforms(seed, 0, n * stride(dim)).reshape(n, stride(dim))  # (n, W)
@@ -98,7 +96,7 @@ def draw_codes(mixture: GaussianMixture, n: int, seed: int, temperature: float) 
     eps = torch.from_numpy(eps[:, :dim])  # (n, D) float64
     means = mixture.means.double()[k]  # (n, D)
     tril = mixture.scale_tril.double()[k]  # (n, D, D)
-    return (means + float(temperature) * (tril @ eps[:, :, None])[..., 0]).float()  # (n, D)
+    return (means + temperature * (tril @ eps[:, :, None])[..., 0]).float()  # (n, D)
 
 
 def sample_codes(model: VAE, n: int, seed: int, temperature: float) -> torch.Tensor:
@@ -108,11 +106,7 @@ def sample_codes(model: VAE, n: int, seed: int, temperature: float) -> torch.Ten
 
 def digit_codes(model: VAE, digit: int, n: int, seed: int, temperature: float) -> torch.Tensor:
     """`n` codes (n, D) of one digit, by the portable stream of `seed`."""
-    if not model.prior.can_draw_digits:
-        raise ValueError(
-            "this model has no class Gaussians (they are fitted at the end of train.py); "
-            "use a finished model such as the bundled one"
-        )
+    require_digits(model)
     return draw_codes(model.prior.mixture(digit), n, seed, temperature)
 
 

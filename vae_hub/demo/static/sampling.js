@@ -50,8 +50,8 @@ export function stride(latentDim) {
 // n codes drawn from `mixture` at `temperature` with the stream of `seed`: a Float32Array
 // of n * D, code i at [i * D, (i + 1) * D).
 export function drawCodes(mixture, n, seed, temperature) {
-  if (!Number.isInteger(n) || n < 1 || n > 65536) {
-    throw new RangeError(`n must be an integer in [1, 65536], got ${n}`);
+  if (!Number.isInteger(n) || n < 1 || n > 4096) {
+    throw new RangeError(`n must be an integer in [1, 4096], got ${n}`);
   }
   if (typeof temperature !== "number" || !(temperature >= 0 && temperature <= 10)) {
     throw new RangeError(`temperature must be a number in [0, 10], got ${temperature}`);
