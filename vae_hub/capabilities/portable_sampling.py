@@ -93,10 +93,10 @@ def draw_codes(mixture: GaussianMixture, n: int, seed: int, temperature: float) 
     u1, u2 = u[:, 1::2], u[:, 2::2]  # (n, pairs) each
     r, theta = np.sqrt(-2.0 * np.log(u1)), 2.0 * math.pi * u2
     eps = np.stack([r * np.cos(theta), r * np.sin(theta)], axis=2).reshape(n, 2 * pairs)
-    eps = torch.from_numpy(eps[:, :dim])  # (n, D) float64
-    means = mixture.means.double()[k]  # (n, D)
-    tril = mixture.scale_tril.double()[k]  # (n, D, D)
-    return (means + temperature * (tril @ eps[:, :, None])[..., 0]).float()  # (n, D)
+    means = mixture.means.numpy().astype(np.float64)[k]  # (n, D)
+    tril = mixture.scale_tril.numpy().astype(np.float64)[k]  # (n, D, D)
+    z = means + temperature * np.einsum("nij,nj->ni", tril, eps[:, :dim])  # (n, D) float64
+    return torch.from_numpy(z.astype(np.float32))
 
 
 def sample_codes(model: VAE, n: int, seed: int, temperature: float) -> torch.Tensor:
