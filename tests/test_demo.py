@@ -15,6 +15,7 @@ from PIL import Image
 
 from vae_hub import VAE
 from vae_hub.capabilities.generation import decode_images
+from vae_hub.capabilities.portable_sampling import draw_codes
 from vae_hub.demo.figures import DIGIT_SCALE, DOWNLOAD_SCALE, SHOW_SCALE
 from vae_hub.demo.inputs import example_digit, sketch_to_image
 from vae_hub.demo.params import EXPLORE_DIRECTIONS, MAX_GRID, random_seed
@@ -77,6 +78,26 @@ def test_parameters_are_clamped_or_rejected(tabs):
 def test_digit_tab(tabs):
     assert size(tabs.digit("7", 2, 0, 1.0)) == (grid_px(2), grid_px(2))
     assert size(tabs.digit_download("7", 2, 0, 1.0)) == (grid_px(2, DOWNLOAD_SCALE),) * 2
+
+
+def test_sample_and_digit_draw_the_pages_portable_codes(tabs):
+    """The server's Sample and Digit grids, on screen and downloaded, are the codes the
+    page's JavaScript draws for the same seed (portable_sampling), decoded."""
+    prior = tabs.model.prior
+
+    def expected(mixture, n, seed, temperature, scale=SHOW_SCALE):
+        images = decode_images(tabs.model, draw_codes(mixture, n * n, seed, temperature))
+        return np.asarray(grid_picture(images, n, scale))
+
+    shown, _ = tabs.sample(3, 42, 0.8)
+    assert np.array_equal(pixels(shown), expected(prior.mixture(), 3, 42, 0.8))
+    downloaded = tabs.sample_download(3, 42, 0.8)
+    assert np.array_equal(pixels(downloaded), expected(prior.mixture(), 3, 42, 0.8, DOWNLOAD_SCALE))
+    assert np.array_equal(pixels(tabs.digit("7", 2, 5, 0.5)), expected(prior.mixture(7), 2, 5, 0.5))
+    digit_download = tabs.digit_download("7", 2, 5, 0.5)
+    assert np.array_equal(
+        pixels(digit_download), expected(prior.mixture(7), 2, 5, 0.5, DOWNLOAD_SCALE)
+    )
 
 
 def test_interpolate_tab_with_examples_and_with_a_drawing(tabs):

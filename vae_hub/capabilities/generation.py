@@ -28,7 +28,7 @@ def digit_temperature(model: VAE) -> float:
     return model.prior.digit_temperature
 
 
-def _check_count(name: str, n: int, low: int = 1) -> int:
+def check_count(name: str, n: int, low: int = 1) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or not low <= n <= MAX_IMAGES:
         raise ValueError(f"{name} must be an integer in [{low}, {MAX_IMAGES}], got {n!r}")
     return n
@@ -40,7 +40,7 @@ def _check_digit(name: str, digit: int) -> int:
     return digit
 
 
-def _require_digits(model: VAE) -> None:
+def require_digits(model: VAE) -> None:
     if not model.prior.can_draw_digits:
         raise ValueError(
             "this model has no class Gaussians (they are fitted at the end of train.py); "
@@ -48,7 +48,7 @@ def _require_digits(model: VAE) -> None:
         )
 
 
-def _check_temperature(temperature: float) -> float:
+def check_temperature(temperature: float) -> float:
     if not isinstance(temperature, (int, float)) or not 0 <= temperature <= 10:
         raise ValueError(f"temperature must be a number in [0, 10], got {temperature!r}")
     return float(temperature)
@@ -69,8 +69,8 @@ def sample(model: VAE, n: int, seed: int, temperature: float = 1.0) -> torch.Ten
     """`n` new digits from the prior -> (n, 1, 28, 28), its spread scaled by `temperature`
     (the standard prior: z ~ N(0, T^2 I); the class mixture: a digit y ~ pi, then
     z ~ p(z|y))."""
-    _check_count("n", n)
-    temperature = _check_temperature(temperature)
+    check_count("n", n)
+    temperature = check_temperature(temperature)
     with torch.no_grad():
         z = model.prior.sample(n, _generator(seed), temperature)  # (n, D)
     return decode_images(model, z)
@@ -85,10 +85,10 @@ def generate_digit(
     variety.
     """
     _check_digit("digit", digit)
-    _check_count("n", n)
-    _require_digits(model)
+    check_count("n", n)
+    require_digits(model)
     temperature = digit_temperature(model) if temperature is None else temperature
-    temperature = _check_temperature(temperature)
+    temperature = check_temperature(temperature)
     with torch.no_grad():
         z = model.prior.sample_digit(digit, n, _generator(seed), temperature)  # (n, D)
     return decode_images(model, z)
@@ -102,7 +102,7 @@ def interpolate_latents(
     "slerp" follows the great circle (Shoemake 1985), which keeps the norm typical of
     Gaussian latents; it falls back to linear when the two are (anti)parallel.
     """
-    _check_count("steps", steps, low=2)
+    check_count("steps", steps, low=2)
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     t = torch.linspace(0, 1, steps, dtype=torch.float64)[:, None]  # (steps, 1)
@@ -131,5 +131,5 @@ def digit_transit(
 def digit_centre(model: VAE, digit: int) -> torch.Tensor:
     """The latent (D,) at the centre of one digit's region of the prior."""
     _check_digit("digit", digit)
-    _require_digits(model)
+    require_digits(model)
     return model.prior.digit_centre(digit).detach().float().cpu()

@@ -1,9 +1,15 @@
 """What each tab of the demo does: methods of `Tabs`, from the controls' values to picture
 files (paths in the picture store, which Gradio serves as they are).
 
-They wrap the pure functions of `vae_hub.generation` with what a web page needs: checked and
-clamped parameters, pictures at a modest size, the latent map, and one readable
+They wrap the pure functions of `vae_hub.capabilities` with what a web page needs: checked
+and clamped parameters, pictures at a modest size, the latent map, and one readable
 `ValueError` for anything a visitor can get wrong (`page.py` shows it in the page).
+
+The demo's seeds are its own: Sample and Digit draw their codes with the portable sampler
+(`capabilities.portable_sampling`), which the page's JavaScript repeats exactly, so a seed
+shows the same digits whether the browser or the server decodes them. The library's
+`sample(model, n, seed)` and `generate_digit` keep torch's generator, so the same seed
+there gives other digits than here.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from typing import Any
 
 import torch
 
-from ..capabilities import generation, reconstruction
+from ..capabilities import generation, portable_sampling, reconstruction
 from ..capabilities.latent_space import latent_map, principal_directions
 from ..files.mnist import load_examples
 from ..model.vae import VAE
@@ -65,7 +71,8 @@ class Tabs:
         n = int_in("grid size", grid_size, 1, MAX_GRID)
         s = int_in("seed", seed, 0, MAX_SEED)
         t = float_in("temperature", temperature, 0.0, MAX_TEMPERATURE)
-        return generation.sample(self.model, n * n, seed=s, temperature=t), n, s, t
+        codes = portable_sampling.sample_codes(self.model, n * n, s, t)  # (n*n, D)
+        return generation.decode_images(self.model, codes), n, s, t
 
     def digit(self, digit: Any, grid_size: Any, seed: Any, temperature: Any) -> str:
         """-> a grid of one digit, drawn from that digit's region of latent space."""
@@ -83,8 +90,8 @@ class Tabs:
         n = int_in("grid size", grid_size, 1, MAX_GRID)
         s = int_in("seed", seed, 0, MAX_SEED)
         t = float_in("temperature", temperature, 0.0, MAX_TEMPERATURE)
-        images = generation.generate_digit(self.model, d, n * n, seed=s, temperature=t)
-        return images, n, d, s, t
+        codes = portable_sampling.digit_codes(self.model, d, n * n, s, t)  # (n*n, D)
+        return generation.decode_images(self.model, codes), n, d, s, t
 
     # --- Interpolate ------------------------------------------------------------------------
 

@@ -2,9 +2,10 @@
 
 Every prior offers the same things, so code that uses one never asks which it holds: the
 log-density of codes (with a digit's label, of the pair (z, y)), the KL term of training
-given q(z|x), draws of codes (all digits or one, at a temperature), a digit's centre, what it
-stores, and a sentence for the model card. A new prior is one class here and one entry in
-PRIORS.
+given q(z|x), draws of codes (all digits or one, at a temperature), the distribution of those
+draws as a Gaussian mixture (for code that draws with its own noise, such as a web page), a
+digit's centre, what it stores, and a sentence for the model card. A new prior is one class
+here and one entry in PRIORS.
 
 - `StandardNormalPrior`: N(0, I). It cannot tell digits apart, so after training it stores
   one full-covariance Gaussian per digit, fitted to the training codes (`fit_digits`), and
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -39,6 +41,29 @@ NUM_CLASSES = 10  # digits
 def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
     """log N(z; 0, I) summed over the last dimension: (..., D) -> (...)."""
     return -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
+
+
+@dataclass(frozen=True)
+class GaussianMixture:
+    """What a prior's draws at temperature T follow, spelled out for a sampler of its own:
+    a component k ~ `weights`, then z = means[k] + T * scale_tril[k] @ eps, eps ~ N(0, I).
+    Float32 tensors on the CPU, detached: `weights` (C,) summing to 1, `means` (C, D),
+    `scale_tril` (C, D, D) lower-triangular with a positive diagonal."""
+
+    weights: torch.Tensor
+    means: torch.Tensor
+    scale_tril: torch.Tensor
+
+    @classmethod
+    def of(
+        cls, weights: torch.Tensor, means: torch.Tensor, scale_tril: torch.Tensor
+    ) -> GaussianMixture:
+        """From a prior's tensors, on any device, with or without grad."""
+        return cls(*(t.detach().float().cpu().contiguous() for t in (weights, means, scale_tril)))
+
+    @property
+    def latent_dim(self) -> int:
+        return self.means.shape[-1]
 
 
 class Prior(nn.Module):
@@ -89,6 +114,12 @@ class Prior(nn.Module):
 
     def digit_centre(self, digit: int) -> torch.Tensor:
         """The code (D,) at the centre of one digit's region."""
+        raise NotImplementedError
+
+    def mixture(self, digit: int | None = None) -> GaussianMixture:
+        """The distribution `sample` draws from (`digit`: the one `sample_digit` draws that
+        digit from), as a Gaussian mixture whose draws at temperature T have exactly the
+        law of theirs: same components, same weights, noise scaled by T."""
         raise NotImplementedError
 
     def set_class_frequencies(self, counts: torch.Tensor) -> None:
@@ -165,6 +196,17 @@ class StandardNormalPrior(Prior):
 
     def digit_centre(self, digit: int) -> torch.Tensor:
         return self.class_means[digit]
+
+    def mixture(self, digit: int | None = None) -> GaussianMixture:
+        if digit is None:  # T * eps: one component at 0 with the identity as its factor
+            dim = self.latent_dim
+            return GaussianMixture.of(torch.ones(1), torch.zeros(1, dim), torch.eye(dim)[None])
+        digit = _component("digit", digit, NUM_CLASSES)
+        return GaussianMixture.of(
+            torch.ones(1),
+            self.class_means[digit][None],  # (1, D)
+            self.class_scale_tril[digit][None],  # (1, D, D)
+        )
 
     def fit_digits(
         self, codes: Callable[[], torch.Tensor], labels: torch.Tensor, jitter: float = 1e-4
@@ -279,6 +321,14 @@ class ClassMixturePrior(Prior):
     def digit_centre(self, digit: int) -> torch.Tensor:
         return self.means[digit]
 
+    def mixture(self, digit: int | None = None) -> GaussianMixture:
+        weights = self.log_weights.exp()  # (C,)
+        means, scales = self.means, torch.diag_embed(self.log_scales.exp())  # (C, D), (C, D, D)
+        if digit is None:
+            return GaussianMixture.of(weights / weights.sum(), means, scales)
+        digit = _component("digit", digit, len(weights))
+        return GaussianMixture.of(torch.ones(1), means[digit][None], scales[digit][None])
+
     def _at(self, labels: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """z ~ p(z|y) for digits (n,) from scaled standard-normal noise (n, D)."""
         return self.means[labels] + eps * self.log_scales[labels].exp()
@@ -308,6 +358,12 @@ class ClassMixturePrior(Prior):
         if log_weights is not None and abs(float(torch.logsumexp(log_weights, 0))) > 1e-3:
             return [f"{prefix}log_weights are not the logarithms of class frequencies"]
         return []
+
+
+def _component(name: str, value: int, count: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < count:
+        raise ValueError(f"{name} must be an integer in [0, {count - 1}], got {value!r}")
+    return value
 
 
 PRIORS: dict[str, type[Prior]] = {p.name: p for p in (StandardNormalPrior, ClassMixturePrior)}
