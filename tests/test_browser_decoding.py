@@ -131,3 +131,46 @@ def test_the_browser_draws_what_the_server_draws(browser_side, chromium, server,
     assert in_browser.shape == on_server.shape
     assert np.abs(in_browser - on_server).max() <= 1
     context.close()
+
+
+def tab_page(chromium, server, tab: str, picture_id: str):
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server)
+    page.wait_for_function("document.documentElement.dataset.vaeHubDecoder === 'browser'")
+    open_tab(page, tab)
+    page.locator(f"#{picture_id} img").wait_for()
+    return context, page
+
+
+def set_number(page, label: str, value: int) -> None:
+    box = page.get_by_label(label, exact=True).first
+    box.fill(str(value))
+    box.dispatch_event("input")
+
+
+def test_sample_and_digit_redraw_in_the_browser_as_the_server_would(
+    browser_side, chromium, server, client
+):
+    """Seed, temperature and grid changes: no request, and the server's picture for the
+    same controls (the page's seeds draw the same codes on both sides), to one grey level."""
+    context, page = tab_page(chromium, server, "Sample", "sample-picture")
+    sent = requests_to(page, server)
+    move_slider(page, "Temperature (scale of the latent noise)", 0.7)
+    set_number(page, "Seed", 42)
+    move_slider(page, "Grid size", 5)
+    page.wait_for_function("document.body.innerText.includes('Seed used: 42 (temperature 0.7)')")
+    page.wait_for_timeout(500)
+    assert sent == []
+    in_browser = picture(page.locator("#sample-picture img").get_attribute("src"))
+    grid_png, _ = client.predict(5, 42, 0.7, api_name="/sample")
+    assert np.abs(in_browser - picture(grid_png)).max() <= 1
+    open_tab(page, "Digit")
+    page.wait_for_function("document.querySelector('#digit-picture img')?.naturalWidth > 0")
+    sent.clear()  # the tab's first picture, loaded as it opens
+    before = page.locator("#digit-picture img").get_attribute("src")
+    page.get_by_role("radio", name="5", exact=True).first.check()
+    page.wait_for_function(f"document.querySelector('#digit-picture img').src !== {before!r}")
+    assert sent == []
+    context.close()

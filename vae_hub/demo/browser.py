@@ -91,7 +91,7 @@ class BrowserSide:
                                    "application/json"),
             "map.png": Served.of(map_png, "image/png", zip_it=False),
             **{name: Served.of((STATIC / name).read_bytes(), "text/javascript")
-               for name in SCRIPTS if (STATIC / name).exists()},
+               for name in SCRIPTS},
         }  # fmt: skip
         self._model, self._source = model, source
         self._started = False

@@ -29,6 +29,7 @@ import gradio as gr
 from starlette.middleware import Middleware
 
 from ..capabilities.generation import digit_temperature
+from ..capabilities.portable_sampling import sampling_json
 from ..errors import InvalidModelError, PortError
 from ..model.vae import VAE
 from .bodies import MAX_BODY, BodyLimit
@@ -160,7 +161,8 @@ def build_demo(
     gr.set_static_paths([store.folder])  # served as they are: written once, never changed
     tabs = Tabs(model, store)
     first = _first_pictures(tabs)
-    browser = BrowserSide(model, source, page_data(tabs), png_bytes(tabs.map.picture))
+    data = page_data(tabs, sampling_json(model))
+    browser = BrowserSide(model, source, data, png_bytes(tabs.map.picture))
     with gr.Blocks(title=TITLE, delete_cache=CACHE_LIFETIME) as demo:
         gr.Markdown(header(model, source))
         card = card_html(source)  # rendered without raw HTML: shown as it is

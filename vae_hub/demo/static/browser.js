@@ -369,9 +369,20 @@ function installExplore(decoder, data, star) {
 // --- Sample and Digit -------------------------------------------------------------------
 
 function installSampling(decoder, data, sampling) {
-  function drawGrid(elemId, mixture, grid, seed, temperature) {
-    const n = Math.round(Math.min(Math.max(Number(grid), 1), 16));
-    const codes = sampling.drawCodes(mixture, n * n, Number(seed), Number(temperature));
+  // the controls as the server reads them (params.int_in / float_in): clamped, rounded
+  const clamp = (v, low, high) => Math.min(Math.max(v, low), high);
+  function controls(grid, seed, temperature) {
+    const numbers = [Number(grid), Number(seed), Number(temperature)];
+    if (seed === null || seed === "" || !numbers.every(Number.isFinite)) return null;
+    return {
+      n: Math.round(clamp(numbers[0], 1, 16)),
+      seed: Math.round(clamp(numbers[1], 0, 2 ** 31 - 1)),
+      temperature: clamp(numbers[2], 0, 2),
+    };
+  }
+
+  function drawGrid(elemId, mixture, { n, seed, temperature }) {
+    const codes = sampling.drawCodes(mixture, n * n, seed, temperature);
     return decoder.decode(codes, n * n).then((pixels) => {
       show(elemId, gridCanvas(pixels, n * n, n, SHOW_SCALE));
     });
@@ -379,19 +390,22 @@ function installSampling(decoder, data, sampling) {
 
   const samples = new LatestOnly((args) => drawGrid("sample-picture", ...args));
   state.handlers.sample = ([grid, seed, temperature]) => {
-    if (!Number.isFinite(Number(seed)) || seed === null || seed === "") return false;
-    samples.request([data.sampling.prior, grid, seed, temperature]);
+    const c = controls(grid, seed, temperature);
+    if (c === null) return false;
+    samples.request([data.sampling.mixture, c]);
     const used = document.querySelector("#sample-seed-used .prose, #sample-seed-used");
-    if (used)
-      used.innerHTML = `<p>Seed used: <strong>${Number(seed)}</strong> (temperature ${Number(temperature)})</p>`;
+    if (used) {
+      used.innerHTML = `<p>Seed used: <strong>${c.seed}</strong> (temperature ${c.temperature})</p>`;
+    }
     return true;
   };
 
   const digits = new LatestOnly((args) => drawGrid("digit-picture", ...args));
   state.handlers.digit = ([digit, grid, seed, temperature]) => {
     const mixture = data.sampling.digits?.[Number(digit)];
-    if (!mixture || !Number.isFinite(Number(seed)) || seed === null || seed === "") return false;
-    digits.request([mixture, grid, seed, temperature]);
+    const c = controls(grid, seed, temperature);
+    if (!mixture || c === null) return false;
+    digits.request([mixture, c]);
     return true;
   };
 }
