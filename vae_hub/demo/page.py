@@ -83,6 +83,22 @@ LIVE = {"trigger_mode": "always_last", "show_progress": "minimal"}
 QUIET = {"trigger_mode": "always_last", "show_progress": "hidden", "api_visibility": "private"}
 OFFER = {**LIVE, "api_visibility": "private"}
 SKETCH_HEIGHT = 320  # px: a 280 px canvas and the sketchpad's tools, no more
+# Gradio 6.31 has no option for a Sketchpad's first tool, and its pads start on the Image
+# tool (a drag does nothing; the pad says "select the draw tool to start", in an `.empty`
+# box). This script, run once in the browser on load, selects the Brush of every pad of the
+# page that says so (when its tab is first shown, and again after a Clear).
+BRUSH_READY_JS = """
+() => {
+  const ready = () => {
+    for (const pad of document.querySelectorAll('.brush-ready')) {
+      const brush = pad.querySelector('button[aria-label="Brush"]');
+      if (brush && pad.querySelector('.empty.wrap') && pad.offsetParent !== null) brush.click();
+    }
+  };
+  new MutationObserver(ready).observe(document.body, {childList: true, subtree: true});
+  ready();
+}
+"""
 
 
 def _guard(fn):
@@ -128,11 +144,11 @@ def _map(label: str, value: Any, **kwargs) -> gr.Image:
 
 
 def _sketchpad(label: str, **kwargs) -> gr.Sketchpad:
-    """A drawing pad, brush in hand on arrival: Gradio selects the Brush tool itself only
-    when the pad has no upload source (`sources=()`); with one, it starts on the Image tool
-    and a drag does nothing."""
+    """A drawing pad, brush in hand on arrival (`BRUSH_READY_JS`), drawing only: a pad
+    with an upload source would take a drag for a move of its picture."""
     sketchpad = gr.Sketchpad(
         label=label,
+        elem_classes="brush-ready",
         canvas_size=(280, 280),
         height=SKETCH_HEIGHT,
         image_mode="L",
@@ -176,6 +192,7 @@ def build_demo(
         _reconstruct_tab(tabs, first)
         _latent_map_tab(tabs)
         _explore_tab(tabs, first)
+        demo.load(None, js=BRUSH_READY_JS)
         if os.environ.get(LOADTEST_ENV) == "1" if loadtest is None else loadtest:
             _baselines(first["sample"])
     return demo
