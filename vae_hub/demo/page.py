@@ -67,6 +67,9 @@ CSS = f"""
   justify-content: flex-end; margin-top: 4px; }}
 @media {NARROW} {{
   .results {{ order: -1; }}
+  #interpolate-strip .image-frame {{ overflow-x: auto; }}
+  #interpolate-strip img {{ width: auto !important; height: 64px !important;
+                           max-width: none !important; max-height: none; }}
   .page-header h1 {{ font-size: 1.4rem; margin-bottom: 0.3rem; }}
   .page-header p {{ font-size: 0.9rem; line-height: 1.35; }}
 }}
