@@ -137,11 +137,16 @@ def main() -> int:
     url = f"http://127.0.0.1:{port}/"
     try:
         totals = measure(url)
+        print_table(url, totals)
         if args.screenshots:
             screenshots(url, args.screenshots, args.prefix)
     finally:
         process.terminate()
         process.wait()
+    return 0
+
+
+def print_table(url: str, totals: dict[str, list[int]]) -> None:
     print(f"first visit to {url} (1280x900, empty cache, until the network is idle)")
     print(f"| {'what':<16} | requests | transferred (KB) | decoded (KB) |")
     print(f"|{'-' * 18}|---------:|-----------------:|-------------:|")
@@ -149,7 +154,6 @@ def main() -> int:
         print(f"| {name:<16} | {count:>8} | {sent / 1024:>16.1f} | {decoded / 1024:>12.1f} |")
     count, sent, decoded = (sum(row[i] for row in totals.values()) for i in range(3))
     print(f"| {'total':<16} | {count:>8} | {sent / 1024:>16.1f} | {decoded / 1024:>12.1f} |")
-    return 0
 
 
 if __name__ == "__main__":
