@@ -110,7 +110,7 @@ ARRIVAL = {
     "Sample": ["New digits from the prior"],
     "Digit": ["From that digit's region of latent space"],
     "Interpolate": ["Frames (both ends included)", "Animation (GIF)"],
-    "Reconstruct": ["What the model saw (28x28)", "Reconstruction",
+    "Reconstruct": ["What the model saw", "Reconstruction", "Codes it finds plausible, decoded",
                     "Where it lands on the latent map"],
     "Latent map": ["Test digits in latent space"],
     "Explore": ["The digit there", "Latent map: click to move"],
@@ -190,26 +190,115 @@ def test_explore_a_click_on_the_map_and_the_sliders_move_the_digit(page):
 def test_reconstruct_a_drawing(page):
     open_tab(page, "Reconstruct")
     open_tab(page, "Draw")
-    seen = output_image(page, "What the model saw (28x28)")
+    seen = output_image(page, "What the model saw")
     old = src(seen)
+    words = page.locator("#reconstruct-words").inner_text()
     pad = page.locator(".block", has=page.get_by_text("Draw a digit", exact=True)).last
-    pad.get_by_role("button", name="Brush", exact=True).click()
-    canvas = pad.locator("canvas").last
-    box = canvas.bounding_box()
-    x, top, bottom = (
-        box["x"] + box["width"] / 2,
-        box["y"] + box["height"] * 0.2,
-        box["y"] + box["height"] * 0.8,
-    )
-    page.mouse.move(x, top)
-    page.mouse.down()
-    for i in range(1, 21):
-        page.mouse.move(x + 3 * (i % 2), top + (bottom - top) * i / 20)
-    page.mouse.up()
-    wait_for_new(page, seen, old)  # no button: the drawing is reconstructed as it is drawn
+    stroke(page, pad, vertical=True)  # the brush is in hand: no click on the Brush tool
+    drawn = wait_for_new(page, seen, old)  # no button: reconstructed as it is drawn
     assert natural_size(seen) == (28 * 8, 28 * 8)
     output_image(page, "Where it lands on the latent map")
+    page.wait_for_function(
+        "old => document.querySelector('#reconstruct-words').innerText !== old", arg=words
+    )
+    assert "nats to redraw it" in page.locator("#reconstruct-words").inner_text()
     snap(page, "reconstruct")
+    # Clear empties the pad and leaves the result; the next stroke is drawn alone
+    page.get_by_role("button", name="Clear", exact=True).click()
+    page.wait_for_timeout(1500)
+    assert src(seen) == drawn
+    stroke(page, pad, vertical=False)
+    wait_for_new(page, seen, drawn)
+    rows = bright_rows(page, seen)
+    assert rows < 12, rows  # a bar alone, not a cross with the first stroke
+
+
+def stroke(page, pad, vertical: bool) -> None:
+    """Drag the mouse across the middle of a Sketchpad's canvas."""
+    box = pad.locator("canvas").last.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    half = min(box["width"], box["height"]) * 0.3
+    page.mouse.move(cx, cy - half) if vertical else page.mouse.move(cx - half, cy)
+    page.mouse.down()
+    for i in range(1, 21):
+        t = -half + 2 * half * i / 20
+        page.mouse.move(cx + 3 * (i % 2), cy + t) if vertical else page.mouse.move(cx + t, cy)
+    page.mouse.up()
+
+
+def bright_rows(page, image) -> int:
+    """How many of the 28 rows of a shown digit (drawn at 8x) hold a bright pixel."""
+    import io
+    import urllib.request
+
+    with urllib.request.urlopen(src(image)) as response:
+        picture = Image.open(io.BytesIO(response.read())).convert("L").resize((28, 28))
+    return sum(1 for y in range(28) if max(picture.getpixel((x, y)) for x in range(28)) > 128)
+
+
+def test_explore_a_map_click_leaves_no_digit_chosen(page):
+    """After a click the view shows the point under it, not a digit's centre: the radio
+    says so by showing no choice."""
+    open_tab(page, "Explore")
+    block = page.locator(".block", has=page.get_by_text("Start from the centre of", exact=True))
+    radios = block.first.get_by_role("radio")
+    radios.get_by_text("3", exact=True)
+    page.get_by_role("radio", name="3", exact=True).last.check()
+    where = output_image(page, "Latent map: click to move")
+    old = src(where)
+    box = where.bounding_box()
+    where.click(position={"x": box["width"] * 0.6, "y": box["height"] * 0.6})
+    wait_for_new(page, where, old)
+    page.wait_for_function(
+        "el => ![...el.querySelectorAll('input[type=radio]')].some(r => r.checked)",
+        arg=block.first.element_handle(),
+    )
+
+
+LAYOUT = """() => {
+  const boxes = [];
+  for (const img of document.querySelectorAll('.block .image-frame img')) {
+    const block = img.closest('.block');
+    const r = img.getBoundingClientRect();
+    if (!img.offsetParent || r.width === 0 || r.height === 0) continue;
+    const covers = [...block.querySelectorAll('[data-testid="block-label"], .icon-button-wrapper')]
+      .map(e => e.getBoundingClientRect())
+      .filter(b => b.width > 0 && b.height > 0)
+      .filter(b => Math.min(b.right, r.right) - Math.max(b.left, r.left) > 1
+                && Math.min(b.bottom, r.bottom) - Math.max(b.top, r.top) > 1);
+    const label = block.querySelector('[data-testid="block-label"]');
+    boxes.push({label: label ? label.innerText.trim() : '?', top: r.top + window.scrollY,
+                height: r.height, covered: covers.length});
+  }
+  return boxes;
+}"""
+
+
+@pytest.mark.parametrize("width, height", [(1280, 900), (390, 844)])
+def test_no_label_or_button_covers_a_picture_and_each_tab_shows_one_above_the_fold(
+    page, width, height
+):
+    """On a desktop and a phone: every output picture's label and buttons lie outside the
+    picture, and each tab's first picture starts on the first screen, without scrolling."""
+    page.set_viewport_size({"width": width, "height": height})
+    try:
+        page.reload()
+        page.get_by_text("vae-hub: a variational autoencoder on MNIST").wait_for()
+        for tab, labels in ARRIVAL.items():
+            open_tab(page, tab)
+            output_image(page, labels[0])
+            page.evaluate("() => window.scrollTo(0, 0)")
+            pictures = page.evaluate(LAYOUT)
+            assert pictures, tab
+            covered = [p for p in pictures if p["covered"]]
+            assert not covered, (tab, width, covered)
+            first = min(pictures, key=lambda p: p["top"])
+            assert first["top"] < height, (tab, width, first)
+            assert min(p["height"] for p in pictures) > 40, (tab, width, pictures)
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 1000})
+        page.reload()
+        page.get_by_text("vae-hub: a variational autoencoder on MNIST").wait_for()
 
 
 def test_a_phone_sized_screen_shows_every_tab_without_sideways_scrolling(page):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import time
 from pathlib import Path
 
@@ -16,11 +17,12 @@ from PIL import Image
 from vae_hub import VAE
 from vae_hub.capabilities.generation import decode_images
 from vae_hub.capabilities.portable_sampling import draw_codes
+from vae_hub.capabilities.reconstruction import posterior_cloud, reconstruct
 from vae_hub.demo.figures import DIGIT_SCALE, DOWNLOAD_SCALE, SHOW_SCALE
 from vae_hub.demo.inputs import example_digit, sketch_to_image
 from vae_hub.demo.params import EXPLORE_DIRECTIONS, MAX_GRID, random_seed
 from vae_hub.demo.store import PictureStore, StoreLimits
-from vae_hub.demo.tabs import Tabs
+from vae_hub.demo.tabs import CLOUD_SAMPLES, CLOUD_SEED, CLOUD_SHOWN, STRIP_SCALE, Tabs
 from vae_hub.pictures.plots import grid_picture
 
 CELL = 30  # a 28 px digit plus torchvision's 2 px grid padding
@@ -117,15 +119,64 @@ def test_interpolate_tab_with_examples_and_with_a_drawing(tabs):
 def test_reconstruct_tab_accepts_all_kinds_of_pictures(tabs):
     rgba = np.zeros((120, 90, 4), dtype=np.uint8)
     rgba[20:100, 40:50] = (10, 10, 10, 255)
-    seen, rebuilt, landed = tabs.reconstruct(Image.fromarray(rgba, "RGBA"))
+    seen, rebuilt, landed, draws, words = tabs.reconstruct(Image.fromarray(rgba, "RGBA"))
     assert size(seen) == size(rebuilt) == (SINGLE, SINGLE)
     assert size(landed) == size(tabs.map_file)
+    assert size(draws) == (grid_px(CLOUD_SHOWN, STRIP_SCALE), (CELL + 2) * STRIP_SCALE)
+    assert "nats" in words
     with pytest.raises(ValueError, match="blank"):
         tabs.reconstruct(Image.new("L", (64, 64), 0))
     with pytest.raises(ValueError, match="no picture"):
         tabs.reconstruct(None)
     with pytest.raises(ValueError, match="drawing is empty"):
         tabs.reconstruct_drawing(None)
+
+
+def test_reconstruct_shows_the_posterior_a_cloud_its_decodings_and_the_elbo_in_words(tabs):
+    """What the model is unsure of: draws from q(z|x) ring the star on the map, some are
+    decoded in a strip, and the ELBO's two terms are said in nats; all of it the same for
+    the same drawing (a fixed seed)."""
+    picture = example_digit(3, 1)
+    seen, rebuilt, landed, draws, words = tabs.reconstruct(picture, "this test digit")
+    assert tabs.reconstruct(picture, "this test digit") == (seen, rebuilt, landed, draws, words)
+    assert re.fullmatch(
+        r"About \*\*\d+ nats to redraw it\*\* \(reconstruction\) and \*\*\d+ nats to place it "
+        r"in the latent space\*\* \(KL\).*",
+        words,
+        flags=re.S,
+    )
+    cloud = posterior_cloud(tabs.model, picture, CLOUD_SAMPLES, CLOUD_SEED)
+    assert cloud.codes.shape == (CLOUD_SAMPLES, tabs.model.latent_dim)
+    assert cloud.codes.std(0).min() > 0  # a cloud, not one point
+    assert f"{cloud.reconstruction_nats:.0f} nats to redraw" in words
+    assert f"{cloud.kl_nats:.0f} nats to place" in words
+    strip = pixels(draws)
+    side, pad = 28 * STRIP_SCALE, 2 * STRIP_SCALE
+    cells = [strip[pad : pad + side, pad + i * CELL * STRIP_SCALE :][:, :side]
+             for i in range(CLOUD_SHOWN)]  # fmt: skip
+    assert any(not np.array_equal(cells[0], c) for c in cells[1:])  # the draws differ
+    ringed = pixels(landed).astype(int) - pixels(tabs.store.png(
+        tabs.map.with_star(reconstruct(tabs.model, picture).latent_mean, "this test digit")
+    )).astype(int)  # fmt: skip
+    assert np.abs(ringed).sum() > 0  # the rings are on the map
+    other = posterior_cloud(tabs.model, example_digit(7, 0), CLOUD_SAMPLES, CLOUD_SEED)
+    assert other.reconstruction_nats != cloud.reconstruction_nats
+
+
+def test_the_elbo_words_follow_the_models_likelihood(tabs):
+    """A binarized model is scored on a binarization of the picture, as in training: a
+    grey-level picture's reconstruction term differs from the grey-level score."""
+    picture = example_digit(3, 1)
+    grey = posterior_cloud(tabs.model, picture, 8, 0)
+    tabs.model.binarized = True
+    try:
+        binary = posterior_cloud(tabs.model, picture, 8, 0)
+        again = posterior_cloud(tabs.model, picture, 8, 0)
+    finally:
+        tabs.model.binarized = False
+    assert binary.reconstruction_nats == again.reconstruction_nats  # one fixed binarization
+    assert binary.reconstruction_nats != grey.reconstruction_nats
+    assert binary.kl_nats == pytest.approx(grey.kl_nats, rel=0.5)
 
 
 def test_a_huge_upload_is_refused_from_its_size_alone(tabs):
@@ -329,10 +380,13 @@ def test_reconstruct_endpoint_with_an_upload(client, tmp_path, test_split):
     digit = 255 - test_split.images[0].numpy()
     path = tmp_path / "digit.png"
     Image.fromarray(digit).resize((112, 112)).save(path)
-    seen, rebuilt, landed = client.predict(handle_file(str(path)), api_name="/reconstruct")
+    result = client.predict(handle_file(str(path)), api_name="/reconstruct")
+    seen, rebuilt, landed, draws, words = result  # the draws and words came last (issue 34)
     seen = _read(seen)
     assert seen.shape == (SINGLE, SINGLE) and seen.max() == 255
     assert _read(rebuilt).shape == seen.shape and _read(landed).shape[1] > 300
+    assert _read(draws).shape[1] > _read(draws).shape[0] and "nats" in words
+    assert client.predict(handle_file(str(path)), api_name="/reconstruct")[4] == words
 
 
 def test_noop(client):
@@ -385,7 +439,7 @@ def test_unusual_but_valid_uploads_work(client, tmp_path, test_split):
     sixteen = Image.fromarray(digit.astype(np.uint16) * 257)
     for name, image in (("rgba.png", Image.fromarray(rgba, "RGBA")), ("16bit.png", sixteen)):
         image.save(tmp_path / name)
-        seen, _, _ = client.predict(handle_file(str(tmp_path / name)), api_name="/reconstruct")
+        seen, *_ = client.predict(handle_file(str(tmp_path / name)), api_name="/reconstruct")
         assert _read(seen).max() == 255
 
 
@@ -511,8 +565,13 @@ def test_every_event_goes_through_the_guard(trained_model_dir, tmp_path):
 
     model = VAE.from_pretrained(trained_model_dir)
     page = build_demo(model, "m", PictureStore(tmp_path), loadtest=True)
-    unguarded = [fn.name for fn in page.fns.values() if not getattr(fn.fn, "guarded", False)]
+    unguarded = [
+        fn.name
+        for fn in page.fns.values()
+        if fn.fn is not None and not getattr(fn.fn, "guarded", False)
+    ]  # an event without a function (the Clear buttons, the brush script) runs in the browser
     assert unguarded == []
+    assert all(fn.js for fn in page.fns.values() if fn.fn is None)
 
 
 def test_large_downloads_are_drawn_only_when_asked_for(trained_model_dir, tmp_path):

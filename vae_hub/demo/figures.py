@@ -16,7 +16,7 @@ from .store import PictureStore
 SHOW_SCALE = 2  # grids as sent to the page: 28 px digits at 56 px; CSS makes them bigger
 DOWNLOAD_SCALE = 4  # grids offered for download
 DIGIT_SCALE = 8  # a single digit, shown large (still a tiny PNG)
-GIF_SCALE = 4
+GIF_SCALE = 6  # shown at its own size (168 px), never stretched
 GIF_FRAME_MS = 80
 MAP_SIDE = 520  # shown at its own size: no upscaling of the dots
 
@@ -34,10 +34,13 @@ def grid_file(
     return store.png(grid_picture(images, nrow, scale), keep=keep, name=name)
 
 
-def gif_file(store: PictureStore, frames: torch.Tensor, keep: bool = False) -> str:
-    """Frames (N, 1, 28, 28) -> the path of a GIF that plays forwards, then back."""
+def gif_file(
+    store: PictureStore, frames: torch.Tensor, keep: bool = False, name: str | None = None
+) -> str:
+    """Frames (N, 1, 28, 28) -> the path of a GIF that plays forwards, then back (a file
+    named `name`)."""
     pictures = [grid_picture(f[None], nrow=1, scale=GIF_SCALE) for f in frames]
-    return store.gif(pictures + pictures[-2:0:-1], GIF_FRAME_MS, keep=keep)
+    return store.gif(pictures + pictures[-2:0:-1], GIF_FRAME_MS, keep=keep, name=name)
 
 
 class MapView:
@@ -48,10 +51,15 @@ class MapView:
         self.picture, self.frame = latent_map_picture(points.xy, points.labels, side=MAP_SIDE)
         self.picture = self.picture.quantize(colors=64)  # small, fast PNGs
 
-    def with_star(self, z: torch.Tensor, label: str) -> Image.Image:
-        """The map with a star where latent `z` (D,) lands."""
+    def with_star(
+        self, z: torch.Tensor, label: str, cloud: torch.Tensor | None = None
+    ) -> Image.Image:
+        """The map with a star where latent `z` (D,) lands, and rings where the codes of
+        `cloud` (K, D) land (draws from q(z|x) around it)."""
         x, y = self.points.place(z[None])[0].tolist()
-        return mark(self.picture, self.frame.to_pixel(x, y), label)
+        rings = [] if cloud is None else self.points.place(cloud).tolist()  # (K, 2)
+        pixels = [self.frame.to_pixel(cx, cy) for cx, cy in rings]
+        return mark(self.picture, self.frame.to_pixel(x, y), label, pixels)
 
     def latent_under(self, px: float, py: float) -> torch.Tensor:
         """The latent under pixel (px, py) of the map picture."""

@@ -35,10 +35,8 @@ CARD_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table").disabl
 
 
 def header(model: VAE, source: str) -> str:
-    """What the visitor is looking at, and where to read more."""
-    config = model.config
-    posterior = f", a {config['flow_steps']}-step flow posterior" if config["flow_steps"] else ""
-    posterior += model.prior.phrases(flow=bool(config["flow_steps"]))["brief"]
+    """What the visitor is looking at, in plain words, and where to read more: short, so a
+    phone shows the first picture without scrolling (the details are in `details`)."""
     links = []
     if not looks_like_local_path(source) and not Path(source).is_dir():
         links.append(f"[model card](https://huggingface.co/{source})")
@@ -48,13 +46,21 @@ def header(model: VAE, source: str) -> str:
         links.append(f"[vae-hub]({project})")
     return (
         f"# {TITLE}\n"
-        f"A variational autoencoder squeezes each 28x28 handwritten digit into "
-        f"{model.latent_dim} numbers, its *latent code*, and learns to turn any code back "
-        "into a digit. Draw new digits from its prior, ask for a digit, morph one digit into "
-        "another, watch it rebuild your own drawing, and walk through its latent space: every "
-        "picture is decoded by the model, live, as you move a control.\n\n"
+        "A small neural network that learned to write digits: it sums up each handwritten "
+        f"digit in {model.latent_dim} numbers, and turns any {model.latent_dim} numbers back "
+        "into a digit. Every picture below is drawn by it, live, as you move a control. "
+        + " · ".join(links)
+    )
+
+
+def details(model: VAE, source: str) -> str:
+    """The model in the words of its options, for those who ask (inside "About this model")."""
+    config = model.config
+    posterior = f", a {config['flow_steps']}-step flow posterior" if config["flow_steps"] else ""
+    posterior += model.prior.phrases(flow=bool(config["flow_steps"]))["brief"]
+    return (
         f"**Model:** `{display_name(source)}` (`{config['arch']}` networks, latent size "
-        f"{config['latent_dim']}{posterior}) · " + " · ".join(links)
+        f"{config['latent_dim']}{posterior})"
     )
 
 

@@ -35,7 +35,7 @@ from ..model.vae import VAE
 from .bodies import MAX_BODY, BodyLimit
 from .browser import HEAD, BrowserSide, page_data, png_bytes
 from .inputs import Click, checked_picture_input, example_digit, sketch_to_image
-from .intro import TITLE, card_html, header
+from .intro import TITLE, card_html, details, header
 from .params import (
     EXPLORE_DIRECTIONS,
     EXPLORE_RANGE,
@@ -51,14 +51,30 @@ from .store import PictureStore
 from .tabs import Tabs
 
 LOADTEST_ENV = "VAE_HUB_LOADTEST"  # "1": also serve the load test's baselines (/noop...)
+NARROW = "(max-width: 767px)"  # where Gradio's rows wrap into one column
 # Pictures are sent small (digits at 2x) and drawn large here: crisp pixels, as wide as
-# their column, never taller than most of the screen.
-CSS = """
-.pixelated img, .pixelated canvas { image-rendering: pixelated; }
-.pixelated .image-frame { width: 100%; }
-.pixelated img { width: 100% !important; height: auto !important; max-height: 75vh;
-                 object-fit: contain; }
-.latent-map img { max-width: 100%; height: auto; }
+# their column, never taller than most of the screen. A picture's label and buttons sit in
+# a line above it, never over it. On a narrow screen a tab's results come before its
+# controls, and the header is small, so a phone shows a picture on arrival.
+CSS = f"""
+.pixelated img, .pixelated canvas, .natural img {{ image-rendering: pixelated; }}
+.pixelated .image-frame {{ width: 100%; }}
+.pixelated img {{ width: 100% !important; height: auto !important; max-height: 75vh;
+                 object-fit: contain; }}
+.natural img {{ width: auto !important; height: auto !important; max-width: 100%; }}
+.latent-map img {{ max-width: 100%; height: auto; }}
+.picture [data-testid="block-label"] {{ position: static !important; margin: 0 0 6px 0; }}
+.picture .image-container {{ display: flex; flex-direction: column; }}
+.picture .image-container > .icon-button-wrapper {{ position: static !important; order: 2;
+  justify-content: flex-end; margin-top: 4px; }}
+@media {NARROW} {{
+  .results {{ order: -1; }}
+  #interpolate-strip .image-frame {{ overflow-x: auto; }}
+  #interpolate-strip img {{ width: auto !important; height: 64px !important;
+                           max-width: none !important; max-height: none; }}
+  .page-header h1 {{ font-size: 1.4rem; margin-bottom: 0.3rem; }}
+  .page-header p {{ font-size: 0.9rem; line-height: 1.35; }}
+}}
 """
 QUEUE_SIZE = 64  # requests waiting beyond this are refused with "queue full", not dropped
 CONCURRENCY = 2  # events running at once (the machine has few cores; more only thrashes)
@@ -91,6 +107,25 @@ def _browser_first(triggers, name: str, inputs: list, fn, outputs, **kwargs):
     return check.success(fn, inputs, outputs, **kwargs)
 
 
+SKETCH_HEIGHT = 320  # px: a 280 px canvas and the sketchpad's tools, no more
+# Gradio 6.31 has no option for a Sketchpad's first tool, and its pads start on the Image
+# tool (a drag does nothing; the pad says "select the draw tool to start", in an `.empty`
+# box). This script, run once in the browser on load, selects the Brush of every pad of the
+# page that says so (when its tab is first shown, and again after a Clear).
+BRUSH_READY_JS = """
+() => {
+  const ready = () => {
+    for (const pad of document.querySelectorAll('.brush-ready')) {
+      const brush = pad.querySelector('button[aria-label="Brush"]');
+      if (brush && pad.querySelector('.empty.wrap') && pad.offsetParent !== null) brush.click();
+    }
+  };
+  new MutationObserver(ready).observe(document.body, {childList: true, subtree: true});
+  ready();
+}
+"""
+
+
 def _guard(fn):
     """Turn a visitor's mistakes into gr.Error: a message, no traceback in the log. A
     request with the wrong number of values (the page never sends one) is such a mistake;
@@ -113,15 +148,18 @@ def _guard(fn):
     return guarded
 
 
-def _picture(label: str, value: Any = None, **kwargs) -> gr.Image:
-    """An output picture: a file of the picture store (PNG unless said otherwise)."""
-    options = {
-        "format": "png",
-        "buttons": ["download", "fullscreen"],
-        "elem_classes": "pixelated",
-        **kwargs,
-    }
-    return gr.Image(value=value, label=label, type="filepath", interactive=False, **options)
+def _picture(label: str, value: Any = None, *, elem_classes: str = "pixelated", **kwargs):
+    """An output picture: a file of the picture store (PNG unless said otherwise), its
+    label and buttons above it (`CSS`)."""
+    options = {"format": "png", "buttons": ["download", "fullscreen"], **kwargs}
+    return gr.Image(
+        value=value,
+        label=label,
+        type="filepath",
+        interactive=False,
+        elem_classes=["picture", elem_classes],
+        **options,
+    )
 
 
 def _map(label: str, value: Any, **kwargs) -> gr.Image:
@@ -131,11 +169,16 @@ def _map(label: str, value: Any, **kwargs) -> gr.Image:
 
 
 def _sketchpad(label: str, **kwargs) -> gr.Sketchpad:
+    """A drawing pad, brush in hand on arrival (`BRUSH_READY_JS`), drawing only: a pad
+    with an upload source would take a drag for a move of its picture."""
     sketchpad = gr.Sketchpad(
         label=label,
+        elem_classes="brush-ready",
         canvas_size=(280, 280),
+        height=SKETCH_HEIGHT,
         image_mode="L",
         type="pil",
+        sources=(),
         layers=False,
         transforms=(),
         brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"),
@@ -148,8 +191,8 @@ def _seed(**kwargs) -> gr.Number:
     return gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed", **kwargs)
 
 
-def _temperature(value: float, label: str) -> gr.Slider:
-    return gr.Slider(0, MAX_TEMPERATURE, value=value, step=0.05, label=label)
+def _temperature(value: float, label: str, **kwargs) -> gr.Slider:
+    return gr.Slider(0, MAX_TEMPERATURE, value=value, step=0.05, label=label, **kwargs)
 
 
 def build_demo(
@@ -164,10 +207,11 @@ def build_demo(
     data = page_data(tabs, sampling_json(model))
     browser = BrowserSide(model, source, data, png_bytes(tabs.map.picture))
     with gr.Blocks(title=TITLE, delete_cache=CACHE_LIFETIME) as demo:
-        gr.Markdown(header(model, source))
-        card = card_html(source)  # rendered without raw HTML: shown as it is
-        if card:
-            with gr.Accordion("Model card", open=False):
+        gr.Markdown(header(model, source), elem_classes="page-header")
+        with gr.Accordion("About this model", open=False):
+            gr.Markdown(details(model, source))
+            card = card_html(source)  # rendered without raw HTML: shown as it is
+            if card:
                 gr.HTML(card, js_on_load=None, padding=True)
         _sample_tab(tabs, first)
         _digit_tab(tabs, first)
@@ -175,6 +219,7 @@ def build_demo(
         _reconstruct_tab(tabs, first)
         _latent_map_tab(tabs)
         _explore_tab(tabs, first)
+        demo.load(None, js=BRUSH_READY_JS)
         if os.environ.get(LOADTEST_ENV) == "1" if loadtest is None else loadtest:
             _baselines(first["sample"])
     demo.vae_hub_browser = browser
@@ -182,30 +227,31 @@ def build_demo(
 
 
 def _first_pictures(tabs: Tabs) -> dict[str, Any]:
-    """What every visitor sees on arrival, computed once (the controls' default values)."""
+    """What every visitor sees on arrival, computed once (the controls' default values):
+    each picture drawn once, its download from the same draw."""
     with tabs.store.keeping():
-        sample, seed_text = tabs.sample(8, 0, 1.0)
+        sample, seed_text, sample_download = tabs.sample_pictures(8, 0, 1.0)
+        digit, digit_download = tabs.digit_pictures("3", 6, 0, digit_temperature(tabs.model))
         strip, gif = tabs.interpolate("2", 0, None, "7", 0, None, 10, "linear")
-        seen, rebuilt, landed = tabs.reconstruct(example_digit(3, 1), "this test digit")
+        reconstructed = tabs.reconstruct(example_digit(3, 1), "this test digit")
+        explore = ("3", None, None, *[0.0] * EXPLORE_DIRECTIONS)
         return {
             "sample": sample,
             "seed_text": seed_text,
-            "sample_download": tabs.sample_download(8, 0, 1.0),
-            "digit": tabs.digit("3", 6, 0, digit_temperature(tabs.model)),
-            "digit_download": tabs.digit_download("3", 6, 0, digit_temperature(tabs.model)),
+            "sample_download": sample_download,
+            "digit": digit,
+            "digit_download": digit_download,
             "strip": strip,
             "gif": gif,
-            "seen": seen,
-            "rebuilt": rebuilt,
-            "landed": landed,
-            "explore": tabs.explore("3", None, None, *[0.0] * EXPLORE_DIRECTIONS),
-            "explore_map": tabs.explore_map("3", None, None, *[0.0] * EXPLORE_DIRECTIONS),
+            "reconstructed": reconstructed,
+            "explore": tabs.explore(*explore),
+            "explore_map": tabs.explore_map(*explore),
         }
 
 
-def _download_button(path: str) -> gr.DownloadButton:
+def _download_button(path: str, **kwargs) -> gr.DownloadButton:
     """The button that downloads `path`, labelled with the file's name (what it shows)."""
-    return gr.DownloadButton(f"Download {Path(path).name}", value=path, size="sm")
+    return gr.DownloadButton(f"Download {Path(path).name}", value=path, size="sm", **kwargs)
 
 
 def _offer(make_file):
@@ -222,19 +268,26 @@ def _offer(make_file):
 
 def _sample_tab(tabs: Tabs, first: dict) -> None:
     with gr.Tab("Sample"):
+        gr.Markdown(
+            "New digits, made up by the model: random codes from its prior, decoded. "
+            "Temperature scales the randomness: low gives tidy, typical digits, high wilder ones."
+        )
         with gr.Row():
             with gr.Column(scale=1, min_width=280):
-                grid = gr.Slider(1, MAX_GRID, value=8, step=1, label="Grid size")
-                seed = _seed()
-                temperature = _temperature(1.0, "Temperature (scale of the latent noise)")
-                random_btn = gr.Button("Random seed", variant="primary")
-                seed_used = gr.Markdown(first["seed_text"], elem_id="sample-seed-used")
-                make = gr.Button("Make a PNG (4x) of these digits", size="sm")
-                download = _download_button(first["sample_download"])
-            with gr.Column(scale=2, min_width=280):
-                samples = _picture(
-                    "New digits from the prior", first["sample"], elem_id="sample-picture"
+                grid = gr.Slider(1, MAX_GRID, value=8, step=1, label="Grid size",
+                                 elem_id="sample-grid")  # fmt: skip
+                seed = _seed(elem_id="sample-seed")
+                temperature = _temperature(
+                    1.0, "Temperature (scale of the latent noise)", elem_id="sample-temperature"
                 )
+                random_btn = gr.Button("Random seed", variant="primary", elem_id="sample-random")
+                seed_used = gr.Markdown(first["seed_text"], elem_id="sample-seed-used")
+                make = gr.Button("Make a PNG (4x) of these digits", size="sm",
+                                 elem_id="sample-make")  # fmt: skip
+                download = _download_button(first["sample_download"], elem_id="sample-download")
+            with gr.Column(scale=2, min_width=280, elem_classes="results"):
+                samples = _picture("New digits from the prior", first["sample"],
+                                   elem_id="sample-picture")  # fmt: skip
         controls = [grid, seed, temperature]
         _browser_first(
             [grid.input, seed.input, temperature.input],
@@ -262,21 +315,27 @@ def _sample_tab(tabs: Tabs, first: dict) -> None:
 
 def _digit_tab(tabs: Tabs, first: dict) -> None:
     with gr.Tab("Digit"):
+        gr.Markdown(
+            "Ask for a digit: codes drawn from the region of latent space where the model "
+            "keeps that digit, decoded. Lower temperature: more typical digits."
+        )
         with gr.Row():
             with gr.Column(scale=1, min_width=280):
-                which = gr.Radio(DIGITS, value="3", label="Digit")
-                grid = gr.Slider(1, MAX_GRID, value=6, step=1, label="Grid size")
-                seed = _seed()
+                which = gr.Radio(DIGITS, value="3", label="Digit", elem_id="digit-choice")
+                grid = gr.Slider(1, MAX_GRID, value=6, step=1, label="Grid size",
+                                 elem_id="digit-grid")  # fmt: skip
+                seed = _seed(elem_id="digit-seed")
                 temperature = _temperature(
-                    digit_temperature(tabs.model), "Temperature (lower: more typical digits)"
+                    digit_temperature(tabs.model),
+                    "Temperature (lower: more typical digits)",
+                    elem_id="digit-temperature",
                 )
-                make = gr.Button("Make a PNG (4x) of these digits", size="sm")
-                download = _download_button(first["digit_download"])
-            with gr.Column(scale=2, min_width=280):
-                digits = _picture(
-                    "From that digit's region of latent space", first["digit"],
-                    elem_id="digit-picture",
-                )  # fmt: skip
+                make = gr.Button("Make a PNG (4x) of these digits", size="sm",
+                                 elem_id="digit-make")  # fmt: skip
+                download = _download_button(first["digit_download"], elem_id="digit-download")
+            with gr.Column(scale=2, min_width=280, elem_classes="results"):
+                digits = _picture("From that digit's region of latent space", first["digit"],
+                                  elem_id="digit-picture")  # fmt: skip
         controls = [which, grid, seed, temperature]
         _browser_first(
             [which.input, grid.input, seed.input, temperature.input],
@@ -291,24 +350,45 @@ def _digit_tab(tabs: Tabs, first: dict) -> None:
 
 
 def _interpolate_tab(tabs: Tabs, first: dict) -> None:
+    """The result first (the frames, the animation at its own size), the controls compact
+    below it, and the drawing pads folded away until asked for."""
     with gr.Tab("Interpolate"):
         gr.Markdown(
             "Morph one digit into another through the latent space. Each end is a test "
-            "digit chosen by class and index, unless you draw or upload one."
+            "digit chosen by class and index, unless you draw your own."
         )
         with gr.Row():
-            ends = []
-            for name, default in (("A", "2"), ("B", "7")):
-                with gr.Column(min_width=280):
-                    digit = gr.Dropdown(DIGITS, value=default, label=f"{name}: digit")
-                    index = gr.Slider(0, 9, value=0, step=1, label=f"{name}: test example")
-                    sketch = _sketchpad(f"{name}: or draw / upload", sources=("upload",))
-                    ends += [digit, index, sketch]
+            with gr.Column(scale=4, min_width=280):
+                strip = _picture("Frames (both ends included)", first["strip"],
+                                 elem_id="interpolate-strip")  # fmt: skip
+            with gr.Column(scale=1, min_width=200):
+                gif = _picture("Animation (GIF)", first["gif"], format="gif",
+                               elem_classes="natural", elem_id="interpolate-gif")  # fmt: skip
         with gr.Row():
-            steps = gr.Slider(2, MAX_STEPS, value=10, step=1, label="Frames")
-            method = gr.Radio(["linear", "slerp"], value="linear", label="Path (slerp: spherical)")
-        strip = _picture("Frames (both ends included)", first["strip"])
-        gif = _picture("Animation (GIF)", first["gif"], format="gif")
+            picks = {}
+            for name, default in (("A", "2"), ("B", "7")):
+                end = name.lower()
+                picks[name] = (
+                    gr.Dropdown(DIGITS, value=default, label=f"{name}: digit", min_width=120,
+                                elem_id=f"interpolate-{end}-digit"),
+                    gr.Slider(0, 9, value=0, step=1, label=f"{name}: test example",
+                              min_width=160, elem_id=f"interpolate-{end}-index"),
+                )  # fmt: skip
+            steps = gr.Slider(2, MAX_STEPS, value=10, step=1, label="Frames", min_width=160,
+                              elem_id="interpolate-frames")  # fmt: skip
+            method = gr.Radio(["linear", "slerp"], value="linear", label="Path (slerp: spherical)",
+                              min_width=160, elem_id="interpolate-path")  # fmt: skip
+        with gr.Accordion("Draw your own ends", open=False):
+            with gr.Row():
+                sketches = {
+                    name: _sketchpad(f"{name}: draw a digit", min_width=280,
+                                     elem_id=f"interpolate-{name.lower()}-sketch")
+                    for name in ("A", "B")
+                }  # fmt: skip
+            # cleared pads send their change event: the test digits come back
+            gr.ClearButton(list(sketches.values()), value="Clear the drawings", size="sm",
+                           elem_id="interpolate-clear")  # fmt: skip
+        ends = [*picks["A"], sketches["A"], *picks["B"], sketches["B"]]
         triggers = [c.input for c in ends if not isinstance(c, gr.Sketchpad)]
         triggers += [c.change for c in ends if isinstance(c, gr.Sketchpad)]
         gr.on(
@@ -324,11 +404,17 @@ def _interpolate_tab(tabs: Tabs, first: dict) -> None:
 def _reconstruct_tab(tabs: Tabs, first: dict) -> None:
     with gr.Tab("Reconstruct"):
         gr.Markdown(
-            "Upload or draw a digit: the model encodes it into its latent code and decodes it "
-            "back. Shown first: a test digit it never saw in training."
+            "Draw or upload a digit: the model sums it up in a code and draws it back. It is "
+            "not sure of one code: the rings on the map are codes it finds plausible, the "
+            "strip what they decode to. Shown first: a test digit it never saw in training."
         )
+        seen_0, rebuilt_0, landed_0, draws_0, words_0 = first["reconstructed"]
         with gr.Row():
             with gr.Column(min_width=280):
+                with gr.Tab("Draw"):
+                    drawing = _sketchpad("Draw a digit", elem_id="reconstruct-drawing")
+                    # a cleared pad sends its change event, which leaves the result as it is
+                    gr.ClearButton(drawing, value="Clear", size="sm", elem_id="reconstruct-clear")
                 with gr.Tab("Upload"):
                     upload = checked_picture_input(
                         gr.Image(
@@ -337,16 +423,21 @@ def _reconstruct_tab(tabs: Tabs, first: dict) -> None:
                             image_mode=None,
                             sources=["upload", "clipboard"],
                             format="png",
+                            elem_id="reconstruct-upload",
                         )
                     )
-                with gr.Tab("Draw"):
-                    drawing = _sketchpad("Draw a digit")
-            with gr.Column(min_width=280):
+            with gr.Column(min_width=280, elem_classes="results"):
                 with gr.Row():
-                    seen = _picture("What the model saw (28x28)", first["seen"], min_width=120)
-                    rebuilt = _picture("Reconstruction", first["rebuilt"], min_width=120)
-                landed = _map("Where it lands on the latent map", first["landed"])
-        outputs = [seen, rebuilt, landed]
+                    seen = _picture("What the model saw", seen_0, min_width=120,
+                                    elem_id="reconstruct-seen")  # fmt: skip
+                    rebuilt = _picture("Reconstruction", rebuilt_0, min_width=120,
+                                       elem_id="reconstruct-rebuilt")  # fmt: skip
+                draws = _picture("Codes it finds plausible, decoded", draws_0,
+                                 elem_id="reconstruct-draws")  # fmt: skip
+                words = gr.Markdown(words_0, elem_id="reconstruct-words")
+                landed = _map("Where it lands on the latent map", landed_0,
+                              elem_id="reconstruct-map")  # fmt: skip
+        outputs = [seen, rebuilt, landed, draws, words]
         upload.upload(_guard(tabs.reconstruct), upload, outputs, api_name="reconstruct", **LIVE)
 
         def as_drawn(sketch):
@@ -369,11 +460,13 @@ def _latent_map_tab(tabs: Tabs) -> None:
             "coloured by its true label: digits the model finds alike sit together."
         )
         with gr.Row():
-            picture = _map("Test digits in latent space", tabs.map_file)
+            picture = _map("Test digits in latent space", tabs.map_file,
+                           elem_id="latent-map-picture")  # fmt: skip
             manifold = _picture(
                 "Decoded grid of the 2-D latent space",
                 tabs.manifold_file,
                 visible=tabs.manifold_file is not None,
+                elem_id="latent-map-manifold",
             )
         refresh = gr.Button("Latent map", visible=False)  # the API endpoint's trigger
         refresh.click(_guard(tabs.latent_map), None, [picture, manifold], api_name="latent_map")
@@ -391,15 +484,18 @@ def _explore_tab(tabs: Tabs, first: dict) -> None:
                 where = _map("Latent map: click to move", first["explore_map"],
                              elem_id="explore-map")  # fmt: skip
             with gr.Column(scale=2, min_width=200):
-                digit_out = _picture("The digit there", first["explore"], elem_id="explore-digit")
-                start = gr.Radio(DIGITS, value="3", label="Start from the centre of")
+                digit_out = _picture("The digit there", first["explore"],
+                                     elem_id="explore-digit")  # fmt: skip
+                start = gr.Radio(DIGITS, value="3", label="Start from the centre of",
+                                 elem_id="explore-start")  # fmt: skip
                 offsets = [
                     gr.Slider(-EXPLORE_RANGE, EXPLORE_RANGE, value=0.0, step=0.1,
-                              label=f"Direction {i + 1} (std. deviations)")
+                              label=f"Direction {i + 1} (std. deviations)",
+                              elem_id=f"explore-direction-{i + 1}")
                     for i in range(EXPLORE_DIRECTIONS)
                 ]  # fmt: skip
-        map_x = gr.Number(value=None, visible=False)
-        map_y = gr.Number(value=None, visible=False)
+        map_x = gr.Number(value=None, visible=False, elem_id="explore-x")
+        map_y = gr.Number(value=None, visible=False, elem_id="explore-y")
         inputs = [start, map_x, map_y, *offsets]
         zeros = [0.0] * EXPLORE_DIRECTIONS
 
@@ -407,7 +503,10 @@ def _explore_tab(tabs: Tabs, first: dict) -> None:
             return (None, None, *zeros)
 
         def from_click(event: Click):
-            return (*tabs.map_position(*pair_in("click position", event.index)), *zeros)
+            """The point under the click; no digit's centre is chosen any more, so the
+            radio shows none (the view no longer shows one)."""
+            position = tabs.map_position(*pair_in("click position", event.index))
+            return (None, *position, *zeros)
 
         # The digit first (one small picture: the endpoint API users call), then the star.
         moved = _browser_first(
@@ -420,7 +519,7 @@ def _explore_tab(tabs: Tabs, first: dict) -> None:
             **LIVE,
         )
         chosen = start.input(_guard(from_digit), start, [map_x, map_y, *offsets], **QUIET)
-        clicked = where.select(_guard(from_click), None, [map_x, map_y, *offsets], **QUIET)
+        clicked = where.select(_guard(from_click), None, [start, map_x, map_y, *offsets], **QUIET)
         for event in (chosen, clicked):
             event = event.then(_guard(tabs.explore), inputs, digit_out, **QUIET)
             event.then(_guard(tabs.explore_map), inputs, where, **QUIET)

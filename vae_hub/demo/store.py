@@ -108,12 +108,18 @@ class PictureStore:
         picture.save(buffer, format="PNG", compress_level=1)
         return self.put(buffer.getvalue(), ".png", keep, name)
 
-    def gif(self, frames: list[Image.Image], duration_ms: int, keep: bool = False) -> str:
-        """An animated GIF that loops forever (written once)."""
+    def gif(
+        self,
+        frames: list[Image.Image],
+        duration_ms: int,
+        keep: bool = False,
+        name: str | None = None,
+    ) -> str:
+        """An animated GIF that loops forever (written once), named like `png`."""
         buffer = io.BytesIO()
         frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:],
                        duration=duration_ms, loop=0)  # fmt: skip
-        return self.put(buffer.getvalue(), ".gif", keep)
+        return self.put(buffer.getvalue(), ".gif", keep, name)
 
     def put(self, data: bytes, suffix: str, keep: bool = False, name: str | None = None) -> str:
         """The path of a file holding `data`: `<hash><suffix>`, or `<hash>/<name>`."""

@@ -14,6 +14,7 @@ there gives other digits than here.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -37,6 +38,10 @@ from .params import (
 from .store import PictureStore
 
 STRIP_SCALE = 4  # interpolation frames: one row, so a little larger
+CLOUD_SAMPLES = 32  # draws from q(z|x) shown on the map around a reconstruction's star
+CLOUD_SHOWN = 8  # of which decoded in a strip
+CLOUD_SEED = 0  # the same drawing gives the same cloud and the same numbers
+POINTS_HELD = 256  # Explore points kept, so one update's two pictures compute it once
 
 
 class Tabs:
@@ -50,22 +55,36 @@ class Tabs:
         self.map = MapView(points)
         self.map_method = points.method
         self.directions, self.spreads = principal_directions(points.mu, EXPLORE_DIRECTIONS)
-        self.map_file = store.png(self.map.picture, keep=True)
+        self.map_file = store.png(self.map.picture, keep=True, name="latent-map.png")
         manifold = manifold_picture(model)
-        self.manifold_file = store.png(manifold, keep=True) if manifold is not None else None
+        self.manifold_file = (
+            store.png(manifold, keep=True, name="latent-manifold.png")
+            if manifold is not None
+            else None
+        )
+        self._point = functools.lru_cache(maxsize=POINTS_HELD)(self._explore_point)
 
     # --- Sample and Digit -------------------------------------------------------------------
 
     def sample(self, grid_size: Any, seed: Any, temperature: Any):
         """-> (grid, "seed used" text)."""
-        images, n, s, t = self._samples(grid_size, seed, temperature)
-        return grid_file(self.store, images, n), f"Seed used: **{s}** (temperature {t:g})"
+        return self.sample_pictures(grid_size, seed, temperature, download=False)[:2]
 
     def sample_download(self, grid_size: Any, seed: Any, temperature: Any) -> str:
         """-> the grid at DOWNLOAD_SCALE, named for what it shows."""
         images, n, s, t = self._samples(grid_size, seed, temperature)
         name = f"sample-{n}x{n}-seed{s}-T{t:g}.png"
         return grid_file(self.store, images, n, DOWNLOAD_SCALE, name=name)
+
+    def sample_pictures(
+        self, grid_size: Any, seed: Any, temperature: Any, download: bool = True
+    ) -> tuple[str, str, str | None]:
+        """-> (grid, "seed used" text, the grid at DOWNLOAD_SCALE or None), from one draw."""
+        images, n, s, t = self._samples(grid_size, seed, temperature)
+        name = f"sample-{n}x{n}-seed{s}-T{t:g}.png"
+        large = grid_file(self.store, images, n, DOWNLOAD_SCALE, name=name) if download else None
+        shown = grid_file(self.store, images, n, name=name)
+        return shown, f"Seed used: **{s}** (temperature {t:g})", large
 
     def _samples(self, grid_size: Any, seed: Any, temperature: Any):
         n = int_in("grid size", grid_size, 1, MAX_GRID)
@@ -76,14 +95,22 @@ class Tabs:
 
     def digit(self, digit: Any, grid_size: Any, seed: Any, temperature: Any) -> str:
         """-> a grid of one digit, drawn from that digit's region of latent space."""
-        images, n, *_ = self._digits(digit, grid_size, seed, temperature)
-        return grid_file(self.store, images, n)
+        return self.digit_pictures(digit, grid_size, seed, temperature, download=False)[0]
 
     def digit_download(self, digit: Any, grid_size: Any, seed: Any, temperature: Any) -> str:
         """-> the grid at DOWNLOAD_SCALE, named for what it shows."""
         images, n, d, s, t = self._digits(digit, grid_size, seed, temperature)
         name = f"digit{d}-{n}x{n}-seed{s}-T{t:g}.png"
         return grid_file(self.store, images, n, DOWNLOAD_SCALE, name=name)
+
+    def digit_pictures(
+        self, digit: Any, grid_size: Any, seed: Any, temperature: Any, download: bool = True
+    ) -> tuple[str, str | None]:
+        """-> (grid, the grid at DOWNLOAD_SCALE or None), from one draw."""
+        images, n, d, s, t = self._digits(digit, grid_size, seed, temperature)
+        name = f"digit{d}-{n}x{n}-seed{s}-T{t:g}.png"
+        large = grid_file(self.store, images, n, DOWNLOAD_SCALE, name=name) if download else None
+        return grid_file(self.store, images, n, name=name), large
 
     def _digits(self, digit: Any, grid_size: Any, seed: Any, temperature: Any):
         d = int_in("digit", digit, 0, 9)
@@ -111,27 +138,40 @@ class Tabs:
         if method not in generation.METHODS:
             raise ValueError(f"method must be one of {', '.join(generation.METHODS)}")
         n = int_in("steps", steps, 2, MAX_STEPS)
-        ends = []
+        ends, names = [], []
         for digit, index, sketch in ((a_digit, a_index, a_sketch), (b_digit, b_index, b_sketch)):
             drawn = sketch_to_image(sketch)
             ends.append(drawn if drawn is not None else example_digit(digit, index))
+            names.append("drawing" if drawn is not None else str(int_in("digit", digit, 0, 9)))
         frames = reconstruction.interpolate(self.model, ends[0], ends[1], steps=n, method=method)
-        return grid_file(self.store, frames, n, STRIP_SCALE), gif_file(self.store, frames)
+        name = f"interpolate-{names[0]}-to-{names[1]}-{n}frames-{method}"
+        return (
+            grid_file(self.store, frames, n, STRIP_SCALE, name=f"{name}.png"),
+            gif_file(self.store, frames, name=f"{name}.gif"),
+        )
 
     # --- Reconstruct ------------------------------------------------------------------------
 
-    def reconstruct(self, picture: Any, name: str = "your digit") -> tuple[str, str, str]:
-        """-> (the 28x28 input the model saw, its reconstruction, the map with a star)."""
+    def reconstruct(self, picture: Any, name: str = "your digit") -> tuple[str, str, str, str, str]:
+        """-> (the 28x28 input the model saw, its reconstruction, the map with a star among
+        draws from q(z|x), a strip of some draws' decodings, the ELBO's two terms in words)."""
         if picture is None:
             raise ValueError("no picture: upload or draw a digit")
         result = reconstruction.reconstruct(self.model, picture)
+        cloud = reconstruction.posterior_cloud(self.model, result.input, CLOUD_SAMPLES, CLOUD_SEED)
+        shown = cloud.decodings[:CLOUD_SHOWN]  # (CLOUD_SHOWN, 1, 28, 28)
+        landed = self.map.with_star(result.latent_mean, name, cloud.codes)
         return (
-            grid_file(self.store, result.input[None], 1, DIGIT_SCALE),
-            grid_file(self.store, result.reconstruction[None], 1, DIGIT_SCALE),
-            self.store.png(self.map.with_star(result.latent_mean, name)),
+            grid_file(self.store, result.input[None], 1, DIGIT_SCALE, name="input-28x28.png"),
+            grid_file(
+                self.store, result.reconstruction[None], 1, DIGIT_SCALE, name="reconstruction.png"
+            ),  # fmt: skip
+            self.store.png(landed, name="latent-map-reconstruction.png"),
+            grid_file(self.store, shown, len(shown), STRIP_SCALE, name="posterior-draws.png"),
+            elbo_words(cloud),
         )
 
-    def reconstruct_drawing(self, sketch: Any) -> tuple[str, str, str]:
+    def reconstruct_drawing(self, sketch: Any) -> tuple[str, str, str, str, str]:
         drawn = sketch_to_image(sketch)
         if drawn is None:
             raise ValueError("the drawing is empty: draw a digit first")
@@ -147,7 +187,7 @@ class Tabs:
         """-> the digit at a point of latent space (`explore_point`)."""
         z = self.explore_point(digit, map_x, map_y, *offsets)
         return grid_file(self.store, generation.decode_images(self.model, z[None]), 1,
-                         DIGIT_SCALE)  # fmt: skip
+                         DIGIT_SCALE, name="explore-digit.png")  # fmt: skip
 
     def explore_map(self, digit: Any, map_x: Any, map_y: Any, *offsets: Any) -> str:
         """-> the latent map with a star where `explore_point` lands."""
@@ -155,13 +195,23 @@ class Tabs:
         clicked = map_x is not None and map_y is not None
         label = "you are here" if clicked else f"centre of {digit}"
         moved = any(float(o or 0) != 0 for o in offsets)
-        return self.store.png(self.map.with_star(z, "here" if moved else label))
+        picture = self.map.with_star(z, "here" if moved else label)
+        return self.store.png(picture, name="explore-map.png")
 
     def explore_point(self, digit: Any, map_x: Any, map_y: Any, *offsets: Any) -> torch.Tensor:
         """The latent (D,) the Explore controls point at: the one under map position
         (map_x, map_y) when there is one (a click), else the centre of `digit`; each offset
         moves it along one of the main directions of the stored latents, in standard
-        deviations."""
+        deviations. One update asks twice (its digit, then its map): the second time is
+        remembered, not computed (never modify the tensor returned)."""
+        try:
+            return self._point(digit, map_x, map_y, *offsets)
+        except TypeError as e:  # a value that cannot be a key (a list): checked uncached
+            if "unhashable" not in str(e):
+                raise
+            return self._explore_point(digit, map_x, map_y, *offsets)
+
+    def _explore_point(self, digit: Any, map_x: Any, map_y: Any, *offsets: Any) -> torch.Tensor:
         if len(offsets) != len(self.directions):
             raise ValueError(f"expected {len(self.directions)} direction offsets")
         if map_x is None or map_y is None:
@@ -179,3 +229,15 @@ class Tabs:
     def map_position(self, px: Any, py: Any) -> tuple[float, float]:
         """The map coordinates under pixel (px, py) of the map picture."""
         return self.map.frame.to_data(float_in("x", px, -1e6, 1e6), float_in("y", py, -1e6, 1e6))
+
+
+def elbo_words(cloud: reconstruction.PosteriorCloud) -> str:
+    """The two terms of a picture's negative ELBO, in plain words (Markdown)."""
+    return (
+        f"About **{cloud.reconstruction_nats:.0f} nats to redraw it** (reconstruction) and "
+        f"**{cloud.kl_nats:.0f} nats to place it in the latent space** (KL): "
+        f"{cloud.negative_elbo:.0f} nats in all, the model's negative ELBO, averaged over "
+        f"{len(cloud.codes)} codes drawn from q(z|x). The rings on the map are those codes, "
+        "and the strip shows what some of them decode to: a tight cloud of alike digits is "
+        "a drawing the model is sure of."
+    )

@@ -123,10 +123,19 @@ def latent_map_picture(
     return picture, frame
 
 
-def mark(picture: Image.Image, at: tuple[float, float], label: str | None = None) -> Image.Image:
-    """A copy of `picture` with a star at pixel `at` (and a label beside it)."""
+def mark(
+    picture: Image.Image,
+    at: tuple[float, float],
+    label: str | None = None,
+    cloud: list[tuple[float, float]] = (),
+) -> Image.Image:
+    """A copy of `picture` with a star at pixel `at` (and a label beside it), over a cloud
+    of small open rings at the pixels of `cloud` (draws around the star)."""
     marked = picture.copy()
     draw = ImageDraw.Draw(marked)
+    ring = max(3.0, picture.height / 110)
+    for cx, cy in cloud:
+        draw.ellipse((cx - ring, cy - ring, cx + ring, cy + ring), outline="black", width=1)
     x, y = at
     size = max(8.0, picture.height / 40)
     star = [

@@ -304,7 +304,6 @@ function installExplore(decoder, data, star) {
   const map = new LatentMap(data.map);
   const explore = data.explore;
   const dim = data.latent_dim;
-  let values = null; // the Explore controls as last set: [digit, map x, map y, ...offsets]
 
   // the code the controls point at, moved by `offsets` along the main directions
   function pointAt(digit, x, y, offsets) {
@@ -324,45 +323,71 @@ function installExplore(decoder, data, star) {
     return base;
   }
 
-  const digit = new LatestOnly(async ([z, where]) => {
+  // A hover only previews: when the pointer leaves the map, the picture of the point the
+  // controls hold comes back (after a click, the clicked point's, drawn here at once; the
+  // server's answer to the click is the same picture).
+  const hover = { active: false, restore: null };
+  const digit = new LatestOnly(async ({ z, star: where = null, preview = false, keep = false }) => {
     const pixels = await decoder.decode(Float32Array.from(z), 1);
+    if (preview && !hover.active) return; // the pointer left while this was decoding
     show("explore-digit", gridCanvas(pixels, 1, 1, DIGIT_SCALE));
     if (where) star.place(...where);
+    if (keep) hover.restore = document.querySelector("#explore-digit img")?.src ?? null;
   });
 
-  state.handlers.explore = (controls) => {
-    const [start, x, y, ...offsets] = controls;
+  state.handlers.explore = ([start, x, y, ...offsets]) => {
     const z = pointAt(start, x, y, offsets);
     if (z === null) return false;
-    values = controls;
     const moved = offsets.some((o) => Number(o) !== 0);
     const clicked = x !== null && x !== undefined;
     const label = moved ? "here" : clicked ? "you are here" : `centre of ${start}`;
-    digit.request([z, [...map.toPixel(...map.place(z)), label]]);
+    digit.request({ z, star: [...map.toPixel(...map.place(z)), label], keep: true });
     return true;
   };
 
-  // The pointer over the map decodes the code under it; leaving the map shows the point
-  // the controls hold again.
-  function pointerOnMap(event) {
+  // the direction sliders as they stand now
+  function currentOffsets() {
+    return explore.spreads.map((_, i) => {
+      const input = document.querySelector(`#explore-direction-${i + 1} input[type=range]`);
+      return input ? Number(input.value) : 0;
+    });
+  }
+
+  // the map position under the pointer, or null outside the map's plotting box
+  function underPointer(event) {
     const image = event.target;
     const box = image.getBoundingClientRect();
     const px = ((event.clientX - box.left) * image.naturalWidth) / box.width;
     const py = ((event.clientY - box.top) * image.naturalHeight) / box.height;
-    if (!map.contains(px, py)) return;
-    const offsets = values ? values.slice(3) : explore.spreads.map(() => 0);
-    const [x, y] = map.toData(px, py);
-    digit.request([pointAt(null, x, y, offsets), null]);
+    return map.contains(px, py) ? map.toData(px, py) : null;
   }
 
-  document.addEventListener("pointermove", (event) => {
-    if (state.ready && event.target.closest?.("#explore-map img")) pointerOnMap(event);
-  });
-  document.addEventListener("pointerout", (event) => {
-    if (!state.ready || !event.target.closest?.("#explore-map img") || values === null) return;
-    const [start, x, y, ...offsets] = values;
-    const z = pointAt(start, x, y, offsets);
-    if (z !== null) digit.request([z, null]);
+  function pointerOnMap(event) {
+    const at = underPointer(event);
+    if (at === null) return;
+    if (!hover.active) {
+      hover.active = true;
+      hover.restore = document.querySelector("#explore-digit img")?.src ?? null;
+    }
+    digit.request({ z: pointAt(null, ...at, currentOffsets()), preview: true });
+  }
+
+  function pointerOffMap() {
+    if (!hover.active) return;
+    hover.active = false;
+    const image = document.querySelector("#explore-digit img");
+    if (image && hover.restore) image.src = hover.restore;
+    hover.restore = null;
+  }
+
+  const onMap = (event) => state.ready && event.target.closest?.("#explore-map img");
+  document.addEventListener("pointermove", (event) => onMap(event) && pointerOnMap(event));
+  document.addEventListener("pointerout", (event) => onMap(event) && pointerOffMap());
+  document.addEventListener("pointerdown", (event) => {
+    const at = onMap(event) && underPointer(event);
+    if (!at) return; // a click sets the point (the server also answers it, for its state)
+    const zeros = explore.spreads.map(() => 0);
+    digit.request({ z: pointAt(null, ...at, zeros), keep: true });
   });
 }
 
