@@ -174,3 +174,28 @@ def test_sample_and_digit_redraw_in_the_browser_as_the_server_would(
     page.wait_for_function(f"document.querySelector('#digit-picture img').src !== {before!r}")
     assert sent == []
     context.close()
+
+
+def test_interpolate_scrubs_in_the_browser_as_the_server_would(
+    browser_side, chromium, server, client
+):
+    """The position slider redraws the frame with no request (a new path also redraws the
+    strip and GIF, on the server); the server's frame for the same ends, position and path
+    is the same picture, to one grey level."""
+    context, page = tab_page(chromium, server, "Interpolate", "interpolate-frame")
+    page.wait_for_function("document.querySelector('#interpolate-frame img')?.naturalWidth > 0")
+    strip = page.locator("#interpolate-strip img").get_attribute("src")
+    page.get_by_role("radio", name="slerp", exact=True).first.check()  # the strip: a request
+    page.wait_for_function(f"document.querySelector('#interpolate-strip img').src !== {strip!r}")
+    sent = requests_to(page, server)
+    decodes = page.evaluate("window.vaeHub.stats.decodes")
+    for position in (0.2, 0.35, 0.8):
+        move_slider(page, "Position: A (0) to B (1)", position)
+    # (the tiny model's frames may look alike: count the decodes, not the pictures' changes)
+    page.wait_for_function(f"window.vaeHub.stats.decodes >= {decodes + 1}")
+    page.wait_for_timeout(500)
+    assert sent == []
+    in_browser = picture(page.locator("#interpolate-frame img").get_attribute("src"))
+    on_server = client.predict("2", 0, None, "7", 0, None, 0.8, "slerp", api_name="/interpolate_at")
+    assert np.abs(in_browser - picture(on_server)).max() <= 1
+    context.close()

@@ -97,15 +97,23 @@ def generate_digit(
 def interpolate_latents(
     z_a: torch.Tensor, z_b: torch.Tensor, steps: int, method: str = "linear"
 ) -> torch.Tensor:
-    """`steps` latents from z_a to z_b inclusive: (D,), (D,) -> (steps, D).
+    """`steps` latents from z_a to z_b inclusive: (D,), (D,) -> (steps, D)."""
+    check_count("steps", steps, low=2)
+    return latents_along(z_a, z_b, torch.linspace(0, 1, steps, dtype=torch.float64), method)
+
+
+def latents_along(
+    z_a: torch.Tensor, z_b: torch.Tensor, t: torch.Tensor, method: str = "linear"
+) -> torch.Tensor:
+    """The latents at positions `t` (T,) of the path from z_a (t = 0) to z_b (t = 1):
+    (D,), (D,) -> (T, D).
 
     "slerp" follows the great circle (Shoemake 1985), which keeps the norm typical of
     Gaussian latents; it falls back to linear when the two are (anti)parallel.
     """
-    check_count("steps", steps, low=2)
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    t = torch.linspace(0, 1, steps, dtype=torch.float64)[:, None]  # (steps, 1)
+    t = t.double().flatten()[:, None]  # (T, 1)
     a, b = z_a.double().flatten(), z_b.double().flatten()
     if method == "slerp":
         cos = torch.dot(a, b) / (a.norm() * b.norm()).clamp_min(1e-12)

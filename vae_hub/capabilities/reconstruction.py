@@ -13,7 +13,7 @@ from ..files.mnist import binarize
 from ..model.losses import bernoulli_nll
 from ..model.vae import VAE, inference
 from ..pictures.inputs import to_model_input
-from .generation import decode_images, interpolate_latents
+from .generation import decode_images, interpolate_latents, latents_along
 
 
 def embed_picture(model: VAE, picture: Any) -> torch.Tensor:
@@ -29,6 +29,12 @@ def interpolate(
     """Frames morphing image `a` into image `b`: decode `steps` latents between their means,
     both ends included -> (steps, 1, 28, 28)."""
     z = interpolate_latents(embed_picture(model, a), embed_picture(model, b), steps, method)
+    return decode_images(model, z)
+
+
+def interpolate_at(model: VAE, a: Any, b: Any, t: float, method: str = "linear") -> torch.Tensor:
+    """The one frame at position `t` in [0, 1] of `interpolate`'s path -> (1, 1, 28, 28)."""
+    z = latents_along(embed_picture(model, a), embed_picture(model, b), torch.tensor([t]), method)
     return decode_images(model, z)
 
 

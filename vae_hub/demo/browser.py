@@ -24,7 +24,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..capabilities.reconstruction import embed_picture
 from ..errors import UnsafeFileError
+from ..files.mnist import load_examples, to_float
 from ..files.model_files import decoder_onnx_bytes
 from ..model.onnx import DECODER_ONNX, DecoderExportUnavailable, export_decoder
 from ..model.vae import VAE
@@ -75,8 +77,16 @@ def page_data(tabs: Any, sampling: dict | None = None) -> dict:
             if digits
             else None,
         },
+        "interpolate": {"examples": [_rounded(z) for z in example_codes(model)]},
         "sampling": sampling,
     }
+
+
+def example_codes(model: VAE) -> torch.Tensor:
+    """The centre of q(z|x) of every shipped test example, in their order (digit-major):
+    the ends Interpolate starts from -> (10 * EXAMPLES_PER_DIGIT, D)."""
+    examples = load_examples().images
+    return torch.stack([embed_picture(model, to_float(x[None])[0]) for x in examples])
 
 
 class BrowserSide:

@@ -243,6 +243,7 @@ def _first_pictures(tabs: Tabs) -> dict[str, Any]:
             "digit_download": digit_download,
             "strip": strip,
             "gif": gif,
+            "frame": tabs.interpolate_at("2", 0, None, "7", 0, None, 0.5, "linear"),
             "reconstructed": reconstructed,
             "explore": tabs.explore(*explore),
             "explore_map": tabs.explore_map(*explore),
@@ -364,6 +365,11 @@ def _interpolate_tab(tabs: Tabs, first: dict) -> None:
             with gr.Column(scale=1, min_width=200):
                 gif = _picture("Animation (GIF)", first["gif"], format="gif",
                                elem_classes="natural", elem_id="interpolate-gif")  # fmt: skip
+            with gr.Column(scale=1, min_width=200):
+                frame = _picture("The frame at that position", first["frame"],
+                                 elem_id="interpolate-frame")  # fmt: skip
+                position = gr.Slider(0, 1, value=0.5, step=0.01, label="Position: A (0) to B (1)",
+                                     elem_id="interpolate-position")  # fmt: skip
         with gr.Row():
             picks = {}
             for name, default in (("A", "2"), ("B", "7")):
@@ -397,6 +403,15 @@ def _interpolate_tab(tabs: Tabs, first: dict) -> None:
             [*ends, steps, method],
             [strip, gif],
             api_name="interpolate",
+            **LIVE,
+        )
+        _browser_first(
+            [*triggers, position.input, method.input],
+            "interpolate_at",
+            [*ends, position, method],
+            _guard(tabs.interpolate_at),
+            frame,
+            api_name="interpolate_at",
             **LIVE,
         )
 

@@ -138,17 +138,43 @@ class Tabs:
         if method not in generation.METHODS:
             raise ValueError(f"method must be one of {', '.join(generation.METHODS)}")
         n = int_in("steps", steps, 2, MAX_STEPS)
-        ends, names = [], []
-        for digit, index, sketch in ((a_digit, a_index, a_sketch), (b_digit, b_index, b_sketch)):
-            drawn = sketch_to_image(sketch)
-            ends.append(drawn if drawn is not None else example_digit(digit, index))
-            names.append("drawing" if drawn is not None else str(int_in("digit", digit, 0, 9)))
-        frames = reconstruction.interpolate(self.model, ends[0], ends[1], steps=n, method=method)
+        (a, b), names = self._ends(a_digit, a_index, a_sketch, b_digit, b_index, b_sketch)
+        frames = reconstruction.interpolate(self.model, a, b, steps=n, method=method)
         name = f"interpolate-{names[0]}-to-{names[1]}-{n}frames-{method}"
         return (
             grid_file(self.store, frames, n, STRIP_SCALE, name=f"{name}.png"),
             gif_file(self.store, frames, name=f"{name}.gif"),
         )
+
+    def interpolate_at(
+        self,
+        a_digit: Any,
+        a_index: Any,
+        a_sketch: Any,
+        b_digit: Any,
+        b_index: Any,
+        b_sketch: Any,
+        position: Any,
+        method: Any,
+    ) -> str:
+        """-> the one frame at `position` (0: A, 1: B) of the path between the two ends."""
+        if method not in generation.METHODS:
+            raise ValueError(f"method must be one of {', '.join(generation.METHODS)}")
+        t = float_in("position", position, 0.0, 1.0)
+        (a, b), _ = self._ends(a_digit, a_index, a_sketch, b_digit, b_index, b_sketch)
+        frame = reconstruction.interpolate_at(self.model, a, b, t, method)
+        return grid_file(self.store, frame, 1, DIGIT_SCALE, name="interpolate-frame.png")
+
+    @staticmethod
+    def _ends(a_digit, a_index, a_sketch, b_digit, b_index, b_sketch):
+        """The two ends' pictures (the drawing when there is one, else the chosen test
+        example) and their names for a file ("drawing" or the digit)."""
+        ends, names = [], []
+        for digit, index, sketch in ((a_digit, a_index, a_sketch), (b_digit, b_index, b_sketch)):
+            drawn = sketch_to_image(sketch)
+            ends.append(drawn if drawn is not None else example_digit(digit, index))
+            names.append("drawing" if drawn is not None else str(int_in("digit", digit, 0, 9)))
+        return ends, names
 
     # --- Reconstruct ------------------------------------------------------------------------
 

@@ -55,6 +55,7 @@ export async function start(base) {
   const plainMap = URL.createObjectURL(await (await fetch(base + "map.png")).blob());
   installExplore(decoder, data, new Star(plainMap));
   if (sampling) installSampling(decoder, data, sampling);
+  installInterpolate(decoder, data);
   state.ready = true;
   document.documentElement.dataset.vaeHubDecoder = "browser";
 }
@@ -431,6 +432,61 @@ function installSampling(decoder, data, sampling) {
     const c = controls(grid, seed, temperature);
     if (!mixture || c === null) return false;
     digits.request([mixture, c]);
+    return true;
+  };
+}
+
+// --- Interpolate ------------------------------------------------------------------------
+
+// The path between two codes at position t in [0, 1] (generation.latents_along): linear, or
+// along the great circle ("slerp"), which falls back to linear for (anti)parallel codes.
+function along(a, b, t, method) {
+  if (method === "slerp") {
+    let dot = 0;
+    let na = 0;
+    let nb = 0;
+    for (let d = 0; d < a.length; d++) {
+      dot += a[d] * b[d];
+      na += a[d] * a[d];
+      nb += b[d] * b[d];
+    }
+    const cos = dot / Math.max(Math.sqrt(na) * Math.sqrt(nb), 1e-12);
+    const omega = Math.acos(Math.min(Math.max(cos, -1), 1));
+    if (Math.sin(omega) > 1e-6) {
+      const s = Math.sin(omega);
+      const wa = Math.sin((1 - t) * omega) / s;
+      const wb = Math.sin(t * omega) / s;
+      return a.map((v, d) => wa * v + wb * b[d]);
+    }
+  }
+  return a.map((v, d) => (1 - t) * v + t * b[d]);
+}
+
+function installInterpolate(decoder, data) {
+  const examples = data.interpolate.examples; // digit-major: example i of digit d at d * 10 + i
+  const perDigit = examples.length / 10;
+  const clamp = (v, low, high) => Math.min(Math.max(v, low), high);
+  // an end's code: the chosen test example's; null for a drawing (only the server encodes)
+  function end(digit, index, sketch) {
+    if (sketch && sketch.composite) return null;
+    const d = Math.round(clamp(Number(digit), 0, 9));
+    const i = Math.round(clamp(Number(index), 0, perDigit - 1));
+    if (!Number.isFinite(d) || !Number.isFinite(i)) return null;
+    return examples[d * perDigit + i];
+  }
+
+  const frame = new LatestOnly(async (z) => {
+    const pixels = await decoder.decode(Float32Array.from(z), 1);
+    show("interpolate-frame", gridCanvas(pixels, 1, 1, DIGIT_SCALE));
+  });
+  state.handlers.interpolate_at = ([ad, ai, as, bd, bi, bs, position, method]) => {
+    const a = end(ad, ai, as);
+    const b = end(bd, bi, bs);
+    const t = Number(position);
+    if (a === null || b === null || !Number.isFinite(t) || !["linear", "slerp"].includes(method)) {
+      return false;
+    }
+    frame.request(along(a, b, clamp(t, 0, 1), method));
     return true;
   };
 }
