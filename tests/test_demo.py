@@ -603,9 +603,11 @@ def test_a_response_names_no_server_folder(client):
     gradio_temp = os.environ.get("GRADIO_TEMP_DIR") or str(Path(tempfile.gettempdir(), "gradio"))
     for text in (picture["path"], picture["url"]):
         assert str(os.getpid()) not in text and "vae-hub" not in text
-    path = Path(picture["path"])
-    assert str(path.parent.parent) == gradio_temp and re.fullmatch("[0-9a-f]{40}", path.parent.name)
-    assert re.fullmatch("[0-9a-f]{32}[.]png", path.name)  # the picture's content hash
+    path = Path(picture["path"])  # <store>/<content hash>/<a name for what it shows>
+    store, content = path.parent.parent, path.parent
+    assert str(store.parent) == gradio_temp and re.fullmatch("[0-9a-f]{40}", store.name)
+    assert re.fullmatch("[0-9a-f]{32}", content.name)  # the picture's content hash
+    assert path.name == "sample-2x2-seed3-T1.png"
 
 
 def test_a_sketchpad_piece_naming_a_huge_layer_is_refused(server, client):

@@ -33,6 +33,7 @@ def test_a_run_writes_checkpoints_images_tsne_and_tensorboard(trained_model_dir)
         [
             "README.md",
             "config.json",
+            "decoder.onnx",
             "model.safetensors",
             "training.json",
             "metrics.json",

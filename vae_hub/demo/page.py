@@ -69,7 +69,7 @@ CSS = f"""
   justify-content: flex-end; margin-top: 4px; }}
 @media {NARROW} {{
   .results {{ order: -1; }}
-  #interpolate-strip .image-frame {{ overflow-x: auto; }}
+  #interpolate-strip .image-frame {{ overflow-x: auto; justify-content: flex-start; }}
   #interpolate-strip img {{ width: auto !important; height: 64px !important;
                            max-width: none !important; max-height: none; }}
   .page-header h1 {{ font-size: 1.4rem; margin-bottom: 0.3rem; }}
@@ -282,7 +282,9 @@ def _sample_tab(tabs: Tabs, first: dict) -> None:
                     1.0, "Temperature (scale of the latent noise)", elem_id="sample-temperature"
                 )
                 random_btn = gr.Button("Random seed", variant="primary", elem_id="sample-random")
-                seed_used = gr.Markdown(first["seed_text"], elem_id="sample-seed-used")
+                # the API's second value; on the page, the Seed box says it (the browser
+                # redraws without a server answer to fill this in)
+                seed_used = gr.Markdown(first["seed_text"], visible=False)
                 make = gr.Button("Make a PNG (4x) of these digits", size="sm",
                                  elem_id="sample-make")  # fmt: skip
                 download = _download_button(first["sample_download"], elem_id="sample-download")

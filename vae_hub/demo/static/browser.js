@@ -419,10 +419,6 @@ function installSampling(decoder, data, sampling) {
     const c = controls(grid, seed, temperature);
     if (c === null) return false;
     samples.request([data.sampling.mixture, c]);
-    const used = document.querySelector("#sample-seed-used .prose, #sample-seed-used");
-    if (used) {
-      used.innerHTML = `<p>Seed used: <strong>${c.seed}</strong> (temperature ${c.temperature})</p>`;
-    }
     return true;
   };
 
