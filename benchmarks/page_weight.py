@@ -4,8 +4,9 @@
 
 Starts `python app.py` (of this checkout, or of another one given by --root, to compare
 with an earlier version) on a free port, opens the page in headless Chromium at 1280x900
-with an empty cache, waits until the network is idle, and prints a table of the bytes every
-response sent: as transferred (compressed, headers included) and as decoded, by kind.
+with an empty cache, waits until the network is idle (and the browser side, which loads
+after the page, is ready), and prints a table of the bytes every response sent: as
+transferred (compressed, headers included) and as decoded, by kind.
 With --screenshots, also saves each tab at 1280x900 and 390x844 there. Nothing is asserted.
 """
 
@@ -62,6 +63,8 @@ def start_demo(root: Path, port: int) -> subprocess.Popen:
 
 
 def kind(url: str, content_type: str) -> str:
+    if "/vae-hub/" in url:
+        return "browser decoder"  # loaded after the page: runtime, decoder.onnx, codes
     if "/file=" in url or content_type.startswith("image/"):
         return "pictures"
     for suffix, name in ((".js", "scripts"), (".mjs", "scripts"), (".css", "styles"),
@@ -82,6 +85,13 @@ def measure(url: str) -> dict[str, list[int]]:
         responses = []
         page.on("requestfinished", lambda request: responses.append(request))
         page.goto(url, wait_until="networkidle")
+        try:  # the browser side loads after the page (none in versions before it)
+            page.wait_for_function(
+                "document.documentElement.dataset.vaeHubDecoder === 'browser'", timeout=30_000
+            )
+            page.wait_for_load_state("networkidle")
+        except Exception:  # playwright's TimeoutError: a page without a browser side
+            pass
         totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
         for request in responses:
             response = request.response()

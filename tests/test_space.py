@@ -63,6 +63,10 @@ def test_space_export_push_and_files(hub, trained_model_dir, tmp_path, capsys):
     pins = [r for r in requirements if r and not r.startswith(("#", "--"))]
     assert all(re.fullmatch(r"[\w-]+==[\w.]+", pin) for pin in pins), pins  # no +cu130
     assert {pin.split("==")[0] for pin in pins} >= {"torch", "torchvision", "gradio"}
+    # the page decodes in the browser: its scripts ship, and the server can export a
+    # Hub model's decoder.onnx
+    assert {pin.split("==")[0] for pin in pins} >= {"onnx", "onnxscript"}
+    assert {"vae_hub/demo/static/browser.js", "vae_hub/demo/static/sampling.js"} <= set(files)
     assert "DEFAULT_MODEL: str | None = 'tester/tiny-vae'" in files["app.py"].decode()
     assert not any(name.startswith("vae_hub/pretrained/") for name in files)
 

@@ -59,6 +59,8 @@ SPACE_REQUIREMENTS = [
     "gradio",
     "huggingface_hub",
     "markdown-it-py",
+    "onnx",  # with onnxscript: the page's decoder.onnx, exported for a Hub repo's model
+    "onnxscript",
     "safetensors",
     "scikit-learn",
     "scipy",
