@@ -113,7 +113,7 @@ ARRIVAL = {
     "Reconstruct": ["What the model saw", "Reconstruction", "Codes it finds plausible, decoded",
                     "Where it lands on the latent map"],
     "Latent map": ["Test digits in latent space"],
-    "Explore": ["The digit there", "Latent map: click to move"],
+    "Explore": ["The digit there", "Latent map: point to look, click to stay"],
 }  # fmt: skip
 
 
@@ -176,7 +176,7 @@ def test_interpolate_follows_the_frames_slider(page):
 def test_explore_a_click_on_the_map_and_the_sliders_move_the_digit(page):
     open_tab(page, "Explore")
     digit = output_image(page, "The digit there")
-    where = output_image(page, "Latent map: click to move")
+    where = output_image(page, "Latent map: point to look, click to stay")
     old_digit, old_map = src(digit), src(where)
     box = where.bounding_box()
     where.click(position={"x": box["width"] * 0.3, "y": box["height"] * 0.35})
@@ -244,7 +244,7 @@ def test_explore_a_map_click_leaves_no_digit_chosen(page):
     radios = block.first.get_by_role("radio")
     radios.get_by_text("3", exact=True)
     page.get_by_role("radio", name="3", exact=True).last.check()
-    where = output_image(page, "Latent map: click to move")
+    where = output_image(page, "Latent map: point to look, click to stay")
     old = src(where)
     box = where.bounding_box()
     where.click(position={"x": box["width"] * 0.6, "y": box["height"] * 0.6})

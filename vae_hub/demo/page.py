@@ -492,13 +492,13 @@ def _latent_map_tab(tabs: Tabs) -> None:
 def _explore_tab(tabs: Tabs, first: dict) -> None:
     with gr.Tab("Explore"):
         gr.Markdown(
-            "Walk through the latent space. **Click anywhere on the map** to decode the code "
-            "under the click, or start from a digit's centre and move along the directions "
-            "in which the digits vary most."
+            "Walk through the latent space. **Point anywhere on the map** to see the digit "
+            "there, **click** to stay, or start from a digit's centre and move along the "
+            "directions in which the digits vary most."
         )
         with gr.Row():
             with gr.Column(scale=3, min_width=280):
-                where = _map("Latent map: click to move", first["explore_map"],
+                where = _map("Latent map: point to look, click to stay", first["explore_map"],
                              elem_id="explore-map")  # fmt: skip
             with gr.Column(scale=2, min_width=200):
                 digit_out = _picture("The digit there", first["explore"],
