@@ -199,3 +199,27 @@ def test_interpolate_scrubs_in_the_browser_as_the_server_would(
     on_server = client.predict("2", 0, None, "7", 0, None, 0.8, "slerp", api_name="/interpolate_at")
     assert np.abs(in_browser - picture(on_server)).max() <= 1
     context.close()
+
+
+def test_a_model_saved_without_decoder_onnx_gets_one_exported_for_the_page(tmp_path):
+    """A folder saved before decoder.onnx existed still decodes in the browser: the server
+    exports the decoder from the weights it loaded (it never runs one from a folder)."""
+    import onnxruntime
+    import torch
+
+    from vae_hub import VAE
+    from vae_hub.capabilities.generation import decode_images
+    from vae_hub.demo.browser import BrowserSide
+
+    from .conftest import TESTS
+
+    folder = TESTS / "data" / "saved-by-0.1.0"
+    assert not (folder / "decoder.onnx").exists()
+    model = VAE.from_pretrained(folder)
+    side = BrowserSide(model, str(folder), {}, b"")
+    side._prepare_decoder()  # what start() runs in the background
+    assert side.status()["decoder"], side.status()
+    session = onnxruntime.InferenceSession(side._served["decoder.onnx"].body)
+    z = torch.randn(5, model.latent_dim)
+    (pixels,) = session.run(None, {"z": z.numpy()})
+    assert np.abs(pixels - decode_images(model, z).numpy()).max() <= 1e-4

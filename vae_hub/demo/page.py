@@ -9,6 +9,10 @@ mistake (a broken upload, a blank drawing, a value out of range) is a `gr.Error`
 in the page and an error through the API, never a crashed server. Every event, private or
 not, goes through the same guard: the page's private events are callable by anyone too.
 
+Where it can, the page decodes in the visitor's browser (`browser.py`, `static/browser.js`):
+the live events of Sample, Digit, Interpolate's position and Explore first ask the browser
+side, and go to the server only when it cannot draw the result (`_browser_first`).
+
 What one visitor may cost is bounded (`launch_kwargs`): request bodies (`bodies.py`), the
 visitor's share of the queue (`shares.py`), the sessions Gradio keeps, and the pictures on
 disk (`store.py`).
@@ -573,8 +577,10 @@ def queued(demo: gr.Blocks) -> gr.Blocks:
 def launch_kwargs(demo: gr.Blocks) -> dict:
     """The options of `demo.launch()` for a queued page: the request-body cap and the
     count of open result streams its queue shares read, installed in the app Gradio
-    builds (`app_kwargs` go to FastAPI); the sessions kept; internal errors shown only as
-    "Error" (a visitor's mistakes are gr.Error, whose message is always shown)."""
+    builds (`app_kwargs` go to FastAPI), with the browser side's routes and the script that
+    loads it (whose runtime and decoder start being prepared here, in the background); the
+    sessions kept; internal errors shown only as "Error" (a visitor's mistakes are
+    gr.Error, whose message is always shown)."""
     middleware = [
         Middleware(BodyLimit, max_body=MAX_BODY, max_upload=MAX_UPLOAD),
         Middleware(ResultStreams, shares=VisitorShares.of(demo)),
