@@ -35,6 +35,7 @@ TINY = dict(
     eval="smoke",
     progress=False,
     download=False,
+    decoder_onnx=False,  # tests/test_onnx.py: a run's final/ with it
     data_dir=str(DATA_DIR),
 )
 
@@ -50,7 +51,9 @@ def trained_model_dir(tmp_path_factory) -> Path:
     """A tiny conv VAE trained for two epochs on the test subset, with its final/ folder."""
     from vae_hub.training.loop import run
 
-    result = run(tiny_config(tmp_path_factory.mktemp("runs"), exp_name="tiny"))
+    # with its decoder.onnx, as a user's run (the other tests' runs leave it out: seconds each)
+    runs = tmp_path_factory.mktemp("runs")
+    result = run(tiny_config(runs, exp_name="tiny", decoder_onnx=True))
     assert result.final_dir is not None
     return result.final_dir
 
@@ -113,7 +116,7 @@ def client(server):
 TINY_FLAGS = [
     "--data-dir", str(DATA_DIR), "--no-download", "--channels", str(TINY["channels"]),
     "--hidden-dim", str(TINY["hidden_dim"]), "--latent-dim", str(TINY["latent_dim"]),
-    "--no-progress",
+    "--no-progress", "--no-decoder-onnx",
 ]  # fmt: skip
 
 

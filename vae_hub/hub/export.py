@@ -80,10 +80,11 @@ def write_model_folder(
     training: dict | None = None,
     metrics: dict | None = None,
     model_id: str | None = None,
+    decoder_onnx: bool = True,
 ) -> Path:
     """Write a complete, Hub-ready model folder atomically: config.json, model.safetensors,
-    README.md (the card), the card's pictures, decoder.onnx (for browsers), and
-    training.json / metrics.json if given."""
+    README.md (the card), the card's pictures, decoder.onnx (for browsers, unless
+    `decoder_onnx` is False), and training.json / metrics.json if given."""
     folder = Path(folder)
     with atomic_directory(folder) as tmp:
         images = draw_card_images(model, tmp, training.get("history") if training else None)
@@ -99,6 +100,7 @@ def write_model_folder(
                 metrics=metrics,
                 images=images,
             ),
+            decoder_onnx=decoder_onnx,
         )
     return folder
 

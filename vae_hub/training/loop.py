@@ -195,7 +195,9 @@ def _finish(model, config, train, test, state, writer, test_elbo=None) -> Path:
         writer.flush()
     final = config.run_dir / checkpoints.CHECKPOINTS_DIR / "final"
     training = _training_summary(config, state, model, len(train))
-    write_model_folder(model, final, training=training, metrics=metrics)
+    write_model_folder(
+        model, final, training=training, metrics=metrics, decoder_onnx=config.decoder_onnx
+    )
     print(f"Saved the trained model to {final}")
     return final
 

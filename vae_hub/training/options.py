@@ -106,6 +106,11 @@ class TrainConfig(ModelConfig):
         choices=("quick", "full", "smoke", "none"),
     )
     progress: bool = option(True, "show tqdm progress bars")
+    decoder_onnx: bool = option(
+        True,
+        "write decoder.onnx beside the final model (the decoder for ONNX Runtime, which "
+        "the demo runs in a browser); a few seconds at the end of a run",
+    )
     push: str | None = option(None, "after training, publish final/ to this Hub repo (user/name)")
     private: bool = option(False, "make the pushed repo private")
     hub_token: str | None = field(
@@ -170,7 +175,7 @@ FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 # Options that describe one invocation rather than the run: a resumed run may change them.
 PER_INVOCATION = frozenset(
     {"resume", "overwrite", "progress", "dry_run", "device", "threads", "compile", "max_steps",
-     "max_minutes", "push", "private", "hub_token"}
+     "max_minutes", "push", "private", "hub_token", "decoder_onnx"}
 )  # fmt: skip
 # Options that say what a checkpoint's position means, so a resumed run may not change them:
 # which batches of which epoch's shuffling were done (batch_size; seed, which sets the
@@ -184,7 +189,7 @@ RESUME_FIXED = ("batch_size", "seed", "lr_schedule", "kl_warmup_epochs", "augmen
 # recipe command on a model card leaves them out.
 NOT_RECIPE = frozenset(
     {"output_dir", "data_dir", "download", "exp_name", "progress", "eval", "threads", "device",
-     "compile", "dry_run", "push", "private", "hub_token", "resume", "overwrite"}
+     "compile", "dry_run", "push", "private", "hub_token", "resume", "overwrite", "decoder_onnx"}
 )  # fmt: skip
 
 
