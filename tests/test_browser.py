@@ -62,14 +62,27 @@ def snap(page, name: str) -> Path:
     return path
 
 
-def open_tab(page, name: str) -> None:
-    """Click a tab; on a narrow screen, Gradio moves some into its "More tabs" menu."""
-    tab = page.get_by_role("tab", name=name, exact=True)
-    if tab.count() and tab.first.is_visible():
-        tab.first.click()
-        return
-    page.get_by_role("button", name="More tabs").first.click()
-    page.locator(".overflow-dropdown button", has_text=name).first.click()
+def open_tab(page, name: str, attempts: int = 20) -> None:
+    """Click a tab; on a narrow screen, Gradio moves some into its "More tabs" menu (and
+    which ones may change while it lays the tabs out again, after a resize: try again)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for _ in range(attempts):
+        tab = page.get_by_role("tab", name=name, exact=True)
+        if tab.count() and tab.first.is_visible():
+            tab.first.click()
+            return
+        more = page.get_by_role("button", name="More tabs")
+        if more.count() and more.first.is_visible():
+            more.first.click()
+            item = page.locator(".overflow-dropdown button", has_text=name).first
+            try:
+                item.click(timeout=2_000)
+                return
+            except PlaywrightTimeout:
+                page.keyboard.press("Escape")
+        page.wait_for_timeout(250)
+    raise AssertionError(f"no tab {name!r} to click")
 
 
 def output_image(page, label: str):
