@@ -484,7 +484,7 @@ def test_identical_requests_in_a_burst_never_break_a_picture(server, endpoint):
     without sending complete message body"); the picture store writes each file once."""
     from vae_hub.cli.loadtest import hammer
 
-    result = hammer(server, endpoint, clients=16, requests=8, identical=True)
+    result = hammer(server, endpoint, clients=16, requests=4, identical=True)
     assert result["errors"] == 0, result["first_error"]
 
 

@@ -298,6 +298,8 @@ def test_a_second_run_of_the_same_name_is_refused_while_the_first_runs(tmp_path)
     )  # fmt: skip
     try:
         wait_for(run_dir / "train_config.json")
+        # paused, it still holds its lock, and leaves the cores to the runs it must refuse
+        os.kill(first.pid, signal.SIGSTOP)
         for extra in ((), ("--overwrite",), ("--resume",)):
             second = subprocess.run(
                 train_cmd(tmp_path, "--max-steps", "2", *extra),
